@@ -1,0 +1,5 @@
+"""SRE convolution modules."""
+
+from .sre_conv import SREConv, SREConvBase, SREConvTranspose
+
+__all__ = ["SREConv", "SREConvBase", "SREConvTranspose"]

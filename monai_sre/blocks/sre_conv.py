@@ -1,0 +1,367 @@
+"""Symmetric rotation-equivariant convolution for 1D, 2D and 3D.
+
+Reference: Y. Du et al., "SRE-Conv: Symmetric Rotation Equivariant Convolution for Biomedical
+Image Classification", ISBI 2025.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from monai.utils import ensure_tuple_rep
+
+from monai_sre.layers.bands import band_basis, expand_kernel
+
+__all__ = ["SREConv", "SREConvTranspose", "SREConvBase"]
+
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _tuple(name: str, value, spatial_dims: int) -> tuple[int, ...]:
+    try:
+        out = ensure_tuple_rep(value, spatial_dims)
+    except ValueError as e:
+        raise ValueError(f"{name} must be an int or a sequence of {spatial_dims} ints, got {value!r}.") from e
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in out):
+        raise TypeError(f"{name} must hold ints, got {value!r}.")
+    return tuple(int(v) for v in out)
+
+
+class SREConvBase(nn.Module):
+    """Shared machinery of :class:`SREConv` and :class:`SREConvTranspose`.
+
+    Holds the band weights, the fixed band basis (a non-persistent buffer) and the expanded-kernel
+    cache. The cache is a plain attribute keyed on the weight's identity, storage, version counter,
+    dtype and device, so any optimizer step, ``load_state_dict``, ``.to()`` or in-place edit makes
+    the next forward rebuild it. It is used only when no autograd graph is needed (``torch.no_grad``,
+    ``torch.inference_mode`` or frozen weights); a forward that needs gradients always expands the
+    kernel from the current weights.
+    """
+
+    transposed: bool = False
+    __constants__ = ["spatial_dims", "in_channels", "out_channels", "groups", "padding_mode"]
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Sequence[int] | int,
+        stride: Sequence[int] | int = 1,
+        padding: Sequence[int] | int | str = 0,
+        dilation: Sequence[int] | int = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        num_bands: int | None = None,
+        spacing: Sequence[float] | float | None = None,
+        circular: bool = False,
+        output_padding: Sequence[int] | int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        if spatial_dims not in (1, 2, 3):
+            raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims!r}.")
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible by groups ({groups})."
+            )
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}.")
+        self._layer_name = type(self).__name__
+        self.spatial_dims = spatial_dims
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _tuple("kernel_size", kernel_size, spatial_dims)
+        self.stride = _tuple("stride", stride, spatial_dims)
+        self.dilation = _tuple("dilation", dilation, spatial_dims)
+        self.output_padding = _tuple("output_padding", output_padding, spatial_dims)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        self.circular = bool(circular)
+        self.spacing = None if spacing is None else tuple(float(s) for s in ensure_tuple_rep(spacing, spatial_dims))
+        if any(s < 1 for s in self.stride) or any(d < 1 for d in self.dilation):
+            raise ValueError(f"stride and dilation must be >= 1, got stride={self.stride}, dilation={self.dilation}.")
+        self.padding = padding
+        self._padding = self._resolve_padding(padding)
+        if self.transposed and padding_mode != "zeros":
+            raise ValueError(f"SREConvTranspose supports only padding_mode='zeros', got {padding_mode!r}.")
+        # F.pad wants (last-axis-left, last-axis-right, ...) pairs
+        self._pad_pairs = [p for p in reversed(self._padding) for _ in range(2)]
+        # what the convolution itself pads with: nothing when F.pad did it already
+        self._conv_padding = list(self._padding) if padding_mode == "zeros" else [0] * spatial_dims
+
+        basis = band_basis(self.kernel_size, num_bands, self.spacing, self.circular, dtype=dtype or torch.get_default_dtype(), device=device)
+        self.num_bands = int(basis.shape[0])
+        self.register_buffer("basis", basis, persistent=False)
+        factory = {"device": device, "dtype": dtype}
+        if self.transposed:
+            shape = (in_channels, out_channels // groups, self.num_bands)
+        else:
+            shape = (out_channels, in_channels // groups, self.num_bands)
+        self.weight = nn.Parameter(torch.empty(shape, **factory))
+        self.bias = nn.Parameter(torch.empty(out_channels, **factory)) if bias else None
+        self._kernel_cache: torch.Tensor | None = None
+        self._cache_key: tuple = ()
+        self.reset_parameters()
+
+    def _resolve_padding(self, padding) -> tuple[int, ...]:
+        if isinstance(padding, str):
+            if padding == "valid":
+                return (0,) * self.spatial_dims
+            if padding == "same":
+                if self.transposed:
+                    raise ValueError("padding='same' is not supported by SREConvTranspose; give ints.")
+                if any(s != 1 for s in self.stride):
+                    raise ValueError(f"padding='same' needs stride 1 on every axis, got stride={self.stride}.")
+                return tuple(d * (k - 1) // 2 for k, d in zip(self.kernel_size, self.dilation))
+            raise ValueError(f"padding must be an int, a sequence of ints, 'same' or 'valid', got {padding!r}.")
+        out = _tuple("padding", padding, self.spatial_dims)
+        if any(p < 0 for p in out):
+            raise ValueError(f"padding must be non-negative, got {padding!r}.")
+        return out
+
+    @property
+    def active_taps(self) -> int:
+        """Number of kernel taps that belong to a band (all of them unless ``circular``)."""
+        return int(self.basis.sum().item())
+
+    def reset_parameters(self) -> None:
+        """Uniform init with PyTorch's default bound ``1/sqrt(fan_in)``, counting active taps."""
+        fan_in = self.weight.shape[1] * max(self.active_taps, 1)
+        bound = 1.0 / math.sqrt(fan_in)
+        with torch.no_grad():
+            self.weight.uniform_(-bound, bound)
+            if self.bias is not None:
+                self.bias.uniform_(-bound, bound)
+        self.invalidate_cache()
+
+    def invalidate_cache(self) -> None:
+        """Drop the cached kernel; the next forward rebuilds it. Never needed for correctness."""
+        self._kernel_cache = None
+        self._cache_key = ()
+
+    def expanded_kernel(self) -> torch.Tensor:
+        """The full kernel, ``(out, in/groups, *k)`` (transposed: ``(in, out/groups, *k)``), from the current weights."""
+        return expand_kernel(self.weight, self.basis.to(self.weight.dtype))
+
+    @torch.jit.unused
+    def _cached_kernel(self) -> torch.Tensor:
+        w = self.weight
+        if torch.is_grad_enabled() and w.requires_grad:
+            return self.expanded_kernel()
+        key = (id(w), w.data_ptr(), w._version, w.dtype, w.device, self.basis.data_ptr(), self.basis._version)
+        if self._kernel_cache is None or key != self._cache_key:
+            with torch.no_grad():
+                self._kernel_cache = self.expanded_kernel()
+            self._cache_key = key
+        return self._kernel_cache
+
+    def kernel(self) -> torch.Tensor:
+        """The kernel that forward uses: cached when no gradient is needed, else expanded."""
+        if torch.jit.is_scripting() or torch.jit.is_tracing():
+            return self.expanded_kernel()
+        return self._cached_kernel()
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != self.spatial_dims + 2:
+            raise ValueError(
+                f"{self._layer_name} with spatial_dims={self.spatial_dims} expects input (B, C, *spatial) "
+                f"with {self.spatial_dims + 2} dims, got shape {list(x.shape)}."
+            )
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"{self._layer_name} expects {self.in_channels} input channels, got {x.shape[1]}.")
+
+    def extra_repr(self) -> str:
+        s = (
+            f"spatial_dims={self.spatial_dims}, {self.in_channels}, {self.out_channels}, "
+            f"kernel_size={self.kernel_size}, num_bands={self.num_bands}, stride={self.stride}"
+        )
+        if any(p != 0 for p in self._padding) or isinstance(self.padding, str):
+            s += f", padding={self.padding!r}"
+        if any(d != 1 for d in self.dilation):
+            s += f", dilation={self.dilation}"
+        if self.transposed and any(p != 0 for p in self.output_padding):
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
+        if self.spacing is not None:
+            s += f", spacing={self.spacing}"
+        if self.circular:
+            s += ", circular=True"
+        return s
+
+    def plain_kwargs(self) -> dict:
+        """Constructor arguments of the equivalent ``torch.nn.ConvNd`` / ``ConvTransposeNd``."""
+        kw = {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self._padding,
+            "dilation": self.dilation,
+            "groups": self.groups,
+            "bias": self.bias is not None,
+            "device": self.weight.device,
+            "dtype": self.weight.dtype,
+        }
+        if self.transposed:
+            kw["output_padding"] = self.output_padding
+        else:
+            kw["padding_mode"] = self.padding_mode
+        return kw
+
+    def to_plain(self) -> nn.Module:
+        """A plain ``torch.nn.ConvNd`` (or ``ConvTransposeNd``) with the expanded kernel: same outputs."""
+        name = f"ConvTranspose{self.spatial_dims}d" if self.transposed else f"Conv{self.spatial_dims}d"
+        conv = getattr(nn, name)(**self.plain_kwargs())
+        with torch.no_grad():
+            conv.weight.copy_(self.expanded_kernel())
+            if self.bias is not None:
+                conv.bias.copy_(self.bias)
+        conv.train(self.training)
+        return conv
+
+
+class SREConv(SREConvBase):
+    """N-D symmetric rotation-equivariant convolution (SRE-Conv; Du et al., ISBI 2025).
+
+    The kernel is ``K[o, i, t] = W[o, i, band(t)]``: one trainable weight per concentric band (ring
+    in 2D, shell in 3D, pair of taps in 1D) around the kernel centre (see
+    :func:`monai_sre.layers.band_index`). ``K`` is invariant under every symmetry of the voxel grid
+    (the 8 of the square, the 48 of the cube), so with stride 1 and symmetric padding the layer is
+    *exactly* equivariant to 90-degree rotations and flips of the input. Other angles need
+    interpolation of the input and are equivariant only approximately.
+
+    Parameters: ``out * in / groups * num_bands`` (+ ``out`` bias) instead of ``out * in / groups * prod(k)``.
+
+    Args:
+        spatial_dims: 1, 2 or 3.
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: odd size, int or one per axis.
+        stride: as in ``torch.nn.ConvNd``. A stride above 1 breaks equivariance: prefer pooling
+            followed by a stride-1 convolution.
+        padding: int, one int per axis, ``"same"`` or ``"valid"``.
+        dilation: as in ``torch.nn.ConvNd``.
+        groups: as in ``torch.nn.ConvNd``.
+        bias: add a learnable bias.
+        padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
+        num_bands: bands per kernel; default ``max(kernel_size) // 2 + 1``.
+        spacing: voxel spacing per axis; bands then follow physical distance.
+        circular: drop the box corners beyond the outermost band (disc / ball support).
+        device: parameter device.
+        dtype: parameter dtype.
+
+    Example::
+
+        >>> conv = SREConv(3, 4, 8, kernel_size=5, padding="same")
+        >>> conv.weight.shape
+        torch.Size([8, 4, 3])
+        >>> conv(torch.randn(2, 4, 16, 16, 16)).shape
+        torch.Size([2, 8, 16, 16, 16])
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Sequence[int] | int,
+        stride: Sequence[int] | int = 1,
+        padding: Sequence[int] | int | str = 0,
+        dilation: Sequence[int] | int = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        num_bands: int | None = None,
+        spacing: Sequence[float] | float | None = None,
+        circular: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(
+            spatial_dims, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+            padding_mode, num_bands, spacing, circular, 0, device, dtype,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        w = self.kernel()
+        padding = self._conv_padding
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._pad_pairs, mode=self.padding_mode)
+        if self.spatial_dims == 1:
+            return F.conv1d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
+        if self.spatial_dims == 2:
+            return F.conv2d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
+        return F.conv3d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+class SREConvTranspose(SREConvBase):
+    """N-D transposed SRE convolution, for decoders and segmentation heads.
+
+    The weight has shape ``(in, out / groups, num_bands)``, mirroring ``torch.nn.ConvTransposeNd``.
+    With a symmetric kernel the layer commutes with every grid symmetry whenever the output grid
+    is symmetric (``stride=1``, or ``2 * padding == kernel_size - stride + output_padding``
+    per axis after dilation). Arguments as in :class:`SREConv`, plus ``output_padding``; only
+    ``padding_mode="zeros"`` and integer padding are supported, as in PyTorch.
+
+    Example::
+
+        >>> up = SREConvTranspose(2, 8, 4, kernel_size=3, stride=2, padding=1, output_padding=1)
+        >>> up(torch.randn(1, 8, 16, 16)).shape
+        torch.Size([1, 4, 32, 32])
+    """
+
+    transposed = True
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Sequence[int] | int,
+        stride: Sequence[int] | int = 1,
+        padding: Sequence[int] | int = 0,
+        output_padding: Sequence[int] | int = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Sequence[int] | int = 1,
+        padding_mode: str = "zeros",
+        num_bands: int | None = None,
+        spacing: Sequence[float] | float | None = None,
+        circular: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__(
+            spatial_dims, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+            padding_mode, num_bands, spacing, circular, output_padding, device, dtype,
+        )
+        if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride, self.dilation)):
+            raise ValueError(
+                f"output_padding must be smaller than stride or dilation, got output_padding={self.output_padding}, "
+                f"stride={self.stride}, dilation={self.dilation}."
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        w = self.kernel()
+        if self.spatial_dims == 1:
+            return F.conv_transpose1d(x, w, self.bias, self.stride, self._padding, self.output_padding, self.groups, self.dilation)
+        if self.spatial_dims == 2:
+            return F.conv_transpose2d(x, w, self.bias, self.stride, self._padding, self.output_padding, self.groups, self.dilation)
+        return F.conv_transpose3d(x, w, self.bias, self.stride, self._padding, self.output_padding, self.groups, self.dilation)

@@ -1,0 +1,143 @@
+"""Band geometry of symmetric rotation-equivariant (SRE) kernels.
+
+An SRE kernel assigns every tap of an odd-sized kernel to a concentric band (a ring in 2D, a
+spherical shell in 3D) by its distance from the kernel centre, and shares one weight per band.
+Everything here is a pure function of the kernel geometry; the modules in
+:mod:`monai_sre.blocks` own the parameters.
+
+Band rule. Let ``d`` be the distance of a tap from the centre, in voxels or, with ``spacing``, in
+physical units, and let ``R`` be the largest half-extent of the kernel along any axis in the same
+units. With ``B`` bands the band width is ``w = R / (B - 1)`` (``w = R`` when ``B == 1`` and the
+kernel has extent) and a tap belongs to band ``round(d / w)``. Taps farther than the last band
+(the corners of a box) join the last band, or are dropped (band ``-1``) with ``circular=True``.
+With the default ``B = max(k) // 2 + 1`` and unit spacing, band ``b`` is exactly the taps whose
+distance rounds to ``b`` voxels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+__all__ = ["default_num_bands", "band_index", "band_basis", "expand_kernel"]
+
+_EPS = 1e-9
+
+
+def _normalise(kernel_size: Sequence[int] | int, spacing: Sequence[float] | float | None, spatial_dims: int | None):
+    if isinstance(kernel_size, int):
+        if spatial_dims is None:
+            raise ValueError("band geometry: give spatial_dims when kernel_size is a single int.")
+        kernel_size = (kernel_size,) * spatial_dims
+    ks = tuple(int(k) for k in kernel_size)
+    if not ks:
+        raise ValueError("band geometry: kernel_size must name at least one axis, got ().")
+    for k in ks:
+        if k < 1 or k % 2 == 0:
+            raise ValueError(
+                f"kernel_size must be odd and positive on every axis so the kernel has a centre tap, got {ks}."
+            )
+    if spacing is None:
+        sp = (1.0,) * len(ks)
+    elif isinstance(spacing, (int, float)):
+        sp = (float(spacing),) * len(ks)
+    else:
+        sp = tuple(float(s) for s in spacing)
+    if len(sp) != len(ks):
+        raise ValueError(f"spacing must have one value per kernel axis ({len(ks)}), got {tuple(sp)}.")
+    if any(not math.isfinite(s) or s <= 0 for s in sp):
+        raise ValueError(f"spacing must be positive and finite on every axis, got {tuple(sp)}.")
+    return ks, sp
+
+
+def default_num_bands(kernel_size: Sequence[int] | int, spatial_dims: int | None = None) -> int:
+    """The default band count, ``max(kernel_size) // 2 + 1`` (5 for a 9-tap kernel, 2 for 3 taps)."""
+    ks, _ = _normalise(kernel_size, None, spatial_dims)
+    return max(ks) // 2 + 1
+
+
+def band_index(
+    kernel_size: Sequence[int] | int,
+    num_bands: int | None = None,
+    spacing: Sequence[float] | float | None = None,
+    circular: bool = False,
+    spatial_dims: int | None = None,
+) -> torch.Tensor:
+    """The band of every kernel tap.
+
+    Args:
+        kernel_size: odd kernel size, one per axis (or an int with ``spatial_dims``).
+        num_bands: number of bands; ``None`` takes :func:`default_num_bands`.
+        spacing: voxel spacing per axis; distances are then physical, so an anisotropic grid gets a
+            kernel that is isotropic in millimetres. ``None`` means unit spacing.
+        circular: drop the taps beyond the outermost band (the box corners) instead of folding
+            them into it, so the kernel support is a disc or a ball.
+        spatial_dims: needed only when ``kernel_size`` is an int.
+
+    Returns:
+        A ``torch.long`` tensor of shape ``kernel_size``: the band of each tap, ``-1`` for a dropped tap.
+
+    Raises:
+        ValueError: for an even or non-positive kernel size, a bad spacing, ``num_bands < 1``, or
+            a band that would receive no tap.
+
+    Example::
+
+        >>> band_index(5, spatial_dims=2)
+        tensor([[2, 2, 2, 2, 2],
+                [2, 1, 1, 1, 2],
+                [2, 1, 0, 1, 2],
+                [2, 1, 1, 1, 2],
+                [2, 2, 2, 2, 2]])
+    """
+    ks, sp = _normalise(kernel_size, spacing, spatial_dims)
+    nb = default_num_bands(ks) if num_bands is None else int(num_bands)
+    if nb < 1:
+        raise ValueError(f"num_bands must be at least 1, got {num_bands}.")
+    coords = [(torch.arange(k, dtype=torch.float64) - k // 2) * s for k, s in zip(ks, sp)]
+    grids = torch.meshgrid(*coords, indexing="ij")
+    dist = torch.sqrt(sum(g * g for g in grids))
+    radius = max((k // 2) * s for k, s in zip(ks, sp))
+    if radius == 0.0:  # a 1x1x... kernel: one tap, one band
+        index = torch.zeros(ks, dtype=torch.long)
+    else:
+        if nb > 1:
+            index = torch.floor(dist / (radius / (nb - 1)) + 0.5 + _EPS).long()
+            outside = index > nb - 1
+        else:
+            index = torch.zeros(ks, dtype=torch.long)
+            outside = dist > radius * (1 + _EPS)
+        index = torch.where(outside, torch.full_like(index, -1 if circular else nb - 1), index)
+    counts = torch.bincount(index[index >= 0].flatten(), minlength=nb)
+    empty = [b for b in range(nb) if counts[b] == 0]
+    if empty:
+        raise ValueError(
+            f"num_bands={nb} leaves band(s) {empty} empty for kernel_size={ks}, spacing={sp}: "
+            f"use fewer bands (at most {int((counts > 0).sum())} are filled here) or a larger kernel."
+        )
+    return index
+
+
+def band_basis(
+    kernel_size: Sequence[int] | int,
+    num_bands: int | None = None,
+    spacing: Sequence[float] | float | None = None,
+    circular: bool = False,
+    spatial_dims: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """One-hot band masks of shape ``(num_bands, *kernel_size)``; see :func:`band_index`."""
+    index = band_index(kernel_size, num_bands, spacing, circular, spatial_dims)
+    nb = int(index.max().item()) + 1
+    bands = torch.arange(nb).view(-1, *([1] * index.ndim))
+    return (index.unsqueeze(0) == bands).to(dtype=dtype, device=device)
+
+
+def expand_kernel(weight: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """Expand band weights ``(A, B, bands)`` into a full kernel ``(A, B, *kernel_size)``."""
+    shape = [weight.shape[0], weight.shape[1]] + list(basis.shape[1:])
+    flat = torch.matmul(weight, basis.reshape(basis.shape[0], -1))
+    return flat.reshape(shape)

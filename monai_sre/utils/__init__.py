@@ -1,0 +1,13 @@
+"""Equivariance checks and model conversion helpers."""
+
+from .convert import convert_to_sre, export_to_conv
+from .equivariance import GridSymmetry, equivariance_error, equivariance_errors, grid_symmetries
+
+__all__ = [
+    "GridSymmetry",
+    "convert_to_sre",
+    "equivariance_error",
+    "equivariance_errors",
+    "export_to_conv",
+    "grid_symmetries",
+]
