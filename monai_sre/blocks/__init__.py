@@ -1,5 +1,20 @@
 """SRE convolution modules."""
 
-from .sre_conv import SREConv, SREConvBase, SREConvTranspose
+from .sre_conv import (
+    ALGORITHMS,
+    SREConv,
+    SREConvBase,
+    SREConvTranspose,
+    clear_auto_cache,
+    set_algorithm,
+    set_auto_policy,
+)
+from .sre_pool import SREAvgPool
+from .sre_resblock import SREBasicBlock, SREBottleneck
 
-__all__ = ["SREConv", "SREConvBase", "SREConvTranspose"]
+__all__ = [
+    "ALGORITHMS",
+    "clear_auto_cache",
+    "set_algorithm",
+    "set_auto_policy",
+    "SREAvgPool", "SREBasicBlock", "SREBottleneck", "SREConv", "SREConvBase", "SREConvTranspose"]

@@ -6,7 +6,10 @@ Image Classification", ISBI 2025.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import time
 from collections.abc import Sequence
 
 import torch
@@ -14,11 +17,88 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
+from monai_sre.layers.band_conv import band_conv_costs, band_conv_nd
 from monai_sre.layers.bands import band_basis, expand_kernel
 
-__all__ = ["SREConv", "SREConvTranspose", "SREConvBase"]
+__all__ = ["SREConv", "SREConvTranspose", "SREConvBase", "ALGORITHMS", "clear_auto_cache", "set_algorithm", "set_auto_policy"]
+
+logger = logging.getLogger(__name__)
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+ALGORITHMS = ("auto", "dense", "bands")
+# forward paths: index into this tuple (TorchScript keeps the int)
+_PATHS = ("dense", "filter_mix", "mix_filter")
+# band multiply-adds run slower than the dense convolution's, per MAC (measured on CPU, oneDNN)
+_BAND_MAC_PENALTY = 3.0
+# "auto" times every path whose modelled cost is within this factor of the cheapest
+_MEASURE_WINDOW = 3.0
+# below this many dense multiply-adds per forward, "auto" keeps the dense path without timing
+_SMALL_WORK = 2e7
+# a band path must beat the dense reference by this factor to be chosen
+_DENSE_PREFERENCE = 0.95
+_AUTO_CACHE: dict[tuple, str] = {}
+_AUTO_POLICY = {"policy": "measure"}
+
+
+def set_auto_policy(policy: str) -> None:
+    """How ``algorithm="auto"`` picks a path: ``"measure"`` (default) times the plausible paths once per
+    (layer shape, input shape, device, dtype, grad mode) and caches the fastest in a module-level
+    dict; ``"model"`` uses the cost model alone (deterministic, no timing: the same seed then gives
+    bit-identical runs). The environment variable ``MONAI_SRE_AUTO_POLICY`` sets it at import."""
+    if policy not in ("measure", "model"):
+        raise ValueError(f"policy must be 'measure' or 'model', got {policy!r}.")
+    _AUTO_POLICY["policy"] = policy
+
+
+if os.environ.get("MONAI_SRE_AUTO_POLICY"):
+    try:
+        set_auto_policy(os.environ["MONAI_SRE_AUTO_POLICY"])
+    except ValueError as e:
+        raise ValueError(f"environment variable MONAI_SRE_AUTO_POLICY: {e}") from None
+
+
+def clear_auto_cache() -> None:
+    """Forget every path that ``algorithm="auto"`` has chosen."""
+    _AUTO_CACHE.clear()
+
+
+def set_algorithm(module: nn.Module, algorithm: str) -> int:
+    """Set ``algorithm`` (``"auto"``, ``"dense"`` or ``"bands"``) on every :class:`SREConv` inside ``module``.
+
+    Returns:
+        The number of layers changed.
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
+    count = 0
+    for m in module.modules():
+        if isinstance(m, SREConv):
+            m.set_algorithm(algorithm)
+            count += 1
+    return count
+
+
+def _modelled_costs(in_channels, out_channels, kernel_size, num_bands, stride, groups) -> dict[str, float]:
+    costs = band_conv_costs(in_channels, out_channels, kernel_size, num_bands, stride, groups)
+    return {p: c * (1.0 if p == "dense" else _BAND_MAC_PENALTY) for p, c in costs.items()}
+
+
+def _timed(fn, device: torch.device, reps: int = 3) -> float:
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    # CPU: process time, which a machine shared with other jobs disturbs far less than wall time
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = clock()
+        fn()
+        sync()
+        best = min(best, clock() - t0)
+    return best
 
 
 def _tuple(name: str, value, spatial_dims: int) -> tuple[int, ...]:
@@ -264,6 +344,15 @@ class SREConv(SREConvBase):
         circular: drop the box corners beyond the outermost band (disc / ball support).
         device: parameter device.
         dtype: parameter dtype.
+        algorithm: how forward computes the convolution, all giving the same result up to rounding:
+            ``"dense"`` expands the full kernel and runs one ``torch.nn.functional.convNd`` (the
+            expanded kernel is cached when no gradient is needed); ``"bands"`` never builds it:
+            it filters with the fixed band masks and mixes with a 1x1 convolution, in the cheaper
+            order by :func:`monai_sre.layers.band_conv_costs` (see :mod:`monai_sre.layers.band_conv`),
+            which is much faster for wide layers and large kernels; ``"auto"`` (default) times the
+            plausible paths once per layer shape, input shape, device, dtype and grad mode, and caches
+            the fastest (:func:`set_auto_policy` switches to the cost model alone). Under TorchScript
+            the path is fixed at construction by the cost model.
 
     Example::
 
@@ -291,23 +380,123 @@ class SREConv(SREConvBase):
         circular: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        algorithm: str = "auto",
     ) -> None:
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
         super().__init__(
             spatial_dims, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
             padding_mode, num_bands, spacing, circular, 0, device, dtype,
         )
+        self._stride_list = list(self.stride)
+        self._dilation_list = list(self.dilation)
+        self.set_algorithm(algorithm)
+
+    @torch.jit.unused
+    def set_algorithm(self, algorithm: str) -> None:
+        """Switch between ``"auto"``, ``"dense"`` and ``"bands"``; outputs stay the same up to rounding."""
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
+        args = (self.in_channels, self.out_channels, self.kernel_size, self.num_bands, self.stride, self.groups)
+        costs = band_conv_costs(*args)
+        band_path = 1 if costs["filter_mix"] <= costs["mix_filter"] else 2
+        modelled = _modelled_costs(*args)
+        if algorithm == "dense":
+            self._static_path = 0
+        elif algorithm == "bands":
+            self._static_path = band_path
+        else:
+            self._static_path = _PATHS.index(min(modelled, key=modelled.get))
+        self.algorithm = algorithm
+        self._band_path = band_path
+        #: the path the last eager forward took: "dense", "filter_mix" or "mix_filter"
+        self.last_path: str = _PATHS[self._static_path]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        w = self.kernel()
-        padding = self._conv_padding
         if self.padding_mode != "zeros":
             x = F.pad(x, self._pad_pairs, mode=self.padding_mode)
-        if self.spatial_dims == 1:
-            return F.conv1d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
-        if self.spatial_dims == 2:
-            return F.conv2d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
-        return F.conv3d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
+        if torch.jit.is_scripting() or torch.jit.is_tracing():
+            path = self._static_path
+        else:
+            path = self._select_path(x)
+        return self._forward_path(x, path)
+
+    def _forward_path(self, x: torch.Tensor, path: int) -> torch.Tensor:
+        """Run one path on an already padded input: 0 dense, 1 bands filter-then-mix, 2 bands mix-then-filter."""
+        if path == 0:
+            w = self.kernel()
+            padding = self._conv_padding
+            if self.spatial_dims == 1:
+                return F.conv1d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
+            if self.spatial_dims == 2:
+                return F.conv2d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
+            return F.conv3d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
+        order = "filter_mix" if path == 1 else "mix_filter"
+        return band_conv_nd(
+            x, self.weight, self.basis, self.bias, self._stride_list, self._conv_padding, self._dilation_list,
+            self.groups, order,
+        )
+
+    @torch.jit.unused
+    def _select_path(self, x: torch.Tensor) -> int:
+        if self.algorithm == "dense":
+            path = 0
+        elif self.algorithm == "bands":
+            path = self._band_path
+        else:
+            training = torch.is_grad_enabled() and (self.weight.requires_grad or x.requires_grad)
+            key = (
+                self.spatial_dims, self.in_channels, self.out_channels, self.groups, self.kernel_size, self.stride,
+                tuple(self._conv_padding), self.dilation, self.num_bands, tuple(x.shape), x.device, x.dtype,
+                x.is_contiguous(), training, x.requires_grad, self.bias is not None,
+            )
+            name = _AUTO_CACHE.get(key)
+            if name is None:
+                name = self._choose(x, training)
+                _AUTO_CACHE[key] = name
+            path = _PATHS.index(name)
+        self.last_path = _PATHS[path]
+        return path
+
+    @torch.jit.unused
+    def _choose(self, x: torch.Tensor, training: bool) -> str:
+        """Pick the path for ``algorithm="auto"``: cost model, then (policy "measure") a timing of the plausible paths."""
+        modelled = _modelled_costs(
+            self.in_channels, self.out_channels, self.kernel_size, self.num_bands, self.stride, self.groups
+        )
+        voxels = x.numel() / (x.shape[1] * math.prod(self.stride))
+        if modelled["dense"] * voxels < _SMALL_WORK:  # tiny: timing noise would decide, keep the reference
+            return "dense"
+        cheapest = min(modelled.values())
+        candidates = [p for p, c in modelled.items() if c <= _MEASURE_WINDOW * cheapest]
+        if _AUTO_POLICY["policy"] == "model" or len(candidates) == 1:
+            return min(candidates, key=modelled.get)
+        needs_x = x.requires_grad
+        x = x.detach()
+
+        def make_run(path: int):
+            def run():
+                if training:
+                    with torch.enable_grad():
+                        xi = x.detach().requires_grad_(needs_x)
+                        y = self._forward_path(xi, path)
+                        inputs = [t for t in (xi, self.weight, self.bias) if t is not None and t.requires_grad]
+                        torch.autograd.grad(y, inputs, torch.ones_like(y))
+                else:
+                    with torch.no_grad():
+                        self._forward_path(x, path)
+
+            return run
+
+        times = {}
+        for name in candidates:
+            times[name] = _timed(make_run(_PATHS.index(name)), x.device)
+        if "dense" in times:
+            times["dense"] *= _DENSE_PREFERENCE
+        best = min(times, key=times.get)
+        logger.debug("SREConv auto: %s for input %s (%s): %s", best, list(x.shape), "train" if training else "infer", times)
+        return best
 
 
 class SREConvTranspose(SREConvBase):
@@ -317,7 +506,8 @@ class SREConvTranspose(SREConvBase):
     With a symmetric kernel the layer commutes with every grid symmetry whenever the output grid
     is symmetric (``stride=1``, or ``2 * padding == kernel_size - stride + output_padding``
     per axis after dilation). Arguments as in :class:`SREConv`, plus ``output_padding``; only
-    ``padding_mode="zeros"`` and integer padding are supported, as in PyTorch.
+    ``padding_mode="zeros"`` and integer padding are supported, as in PyTorch. It always uses the
+    dense path (no ``algorithm`` argument).
 
     Example::
 

@@ -111,7 +111,7 @@ def test_parameter_count(spatial_dims, groups, bias):
 )
 def test_matches_plain_conv_with_expanded_kernel(kwargs):
     torch.manual_seed(0)
-    conv = SREConv(3, 4, 6, 5, **kwargs)
+    conv = SREConv(3, 4, 6, 5, algorithm="dense", **kwargs)
     x = torch.randn(2, 4, 9, 10, 11)
     plain = conv.to_plain()
     assert isinstance(plain, nn.Conv3d)
@@ -132,7 +132,7 @@ def _fresh_like(conv):
 
 def test_cache_rebuilt_after_load_state_dict_in_eval():
     torch.manual_seed(0)
-    conv = SREConv(2, 4, 4, 5, padding="same").eval()
+    conv = SREConv(2, 4, 4, 5, padding="same", algorithm="dense").eval()
     x = torch.randn(1, 4, 12, 12)
     with torch.no_grad():
         conv(x)  # fills the cache
@@ -143,7 +143,7 @@ def test_cache_rebuilt_after_load_state_dict_in_eval():
 
 def test_cache_rebuilt_after_optimizer_step_in_eval_mode():
     torch.manual_seed(0)
-    conv = SREConv(3, 2, 2, 3, padding="same").eval()
+    conv = SREConv(3, 2, 2, 3, padding="same", algorithm="dense").eval()
     x = torch.randn(1, 2, 8, 8, 8)
     with torch.no_grad():
         before = conv(x)
@@ -159,7 +159,7 @@ def test_cache_rebuilt_after_optimizer_step_in_eval_mode():
 
 def test_cache_rebuilt_after_inplace_edit_and_dtype_change():
     torch.manual_seed(0)
-    conv = SREConv(2, 3, 3, 7, padding="same").eval()
+    conv = SREConv(2, 3, 3, 7, padding="same", algorithm="dense").eval()
     x = torch.randn(1, 3, 10, 10)
     with torch.no_grad():
         conv(x)
@@ -173,13 +173,14 @@ def test_cache_rebuilt_after_inplace_edit_and_dtype_change():
 
 
 def test_cache_is_reused_and_not_in_state_dict():
-    conv = SREConv(3, 2, 2, 5, padding="same")
+    conv = SREConv(3, 2, 2, 5, padding="same", algorithm="dense")
     keys_train = list(conv.state_dict())
     conv.eval()
     x = torch.randn(1, 2, 6, 6, 6)
     with torch.no_grad():
         conv(x)
         cached = conv._kernel_cache
+        assert cached is not None
         conv(x)
         assert conv._kernel_cache is cached  # nothing recomputed when nothing changed
     assert list(conv.state_dict()) == keys_train == ["weight", "bias"]
@@ -187,7 +188,7 @@ def test_cache_is_reused_and_not_in_state_dict():
 
 def test_deepcopy_and_ema():
     torch.manual_seed(0)
-    conv = SREConv(2, 3, 3, 5, padding="same").eval()
+    conv = SREConv(2, 3, 3, 5, padding="same", algorithm="dense").eval()
     x = torch.randn(1, 3, 8, 8)
     with torch.no_grad():
         conv(x)

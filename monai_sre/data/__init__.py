@@ -1,0 +1,28 @@
+"""Datasets: MedMNIST (offline npz), NIfTI datalists and the embedded synthetic 2D/3D sets."""
+
+from __future__ import annotations
+
+from .datasets import dataset_info, get_dataset
+from .medmnist import MEDMNIST_FLAGS, MEDMNIST_SIZES, MedMNISTDataset, NpzClassificationDataset, default_root
+from .nifti import DATALIST_SPLITS, NiftiDataset, load_datalist, nifti_dataset, nifti_transforms
+from .synthetic import SYNTHETIC_INFO, SYNTHETIC_NAMES, default_cache, make_synthetic, synthetic_name
+
+__all__ = [
+    "DATALIST_SPLITS",
+    "MEDMNIST_FLAGS",
+    "MEDMNIST_SIZES",
+    "MedMNISTDataset",
+    "NiftiDataset",
+    "NpzClassificationDataset",
+    "SYNTHETIC_INFO",
+    "SYNTHETIC_NAMES",
+    "dataset_info",
+    "default_cache",
+    "default_root",
+    "get_dataset",
+    "load_datalist",
+    "make_synthetic",
+    "nifti_dataset",
+    "nifti_transforms",
+    "synthetic_name",
+]

@@ -1,0 +1,170 @@
+"""MedMNIST (v2/v3) classification sets as MONAI-style dictionaries, read offline from the official npz files."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.utils import optional_import
+from torch.utils.data import Dataset
+
+medmnist, _has_medmnist = optional_import("medmnist")
+
+__all__ = ["MEDMNIST_FLAGS", "MEDMNIST_SIZES", "NpzClassificationDataset", "MedMNISTDataset", "default_root"]
+
+logger = logging.getLogger(__name__)
+
+#: The paper's MedMNIST tasks (2D and 3D), ChestMNIST (multi-label) included.
+MEDMNIST_FLAGS = (
+    "pathmnist",
+    "chestmnist",
+    "dermamnist",
+    "octmnist",
+    "pneumoniamnist",
+    "retinamnist",
+    "breastmnist",
+    "bloodmnist",
+    "tissuemnist",
+    "organamnist",
+    "organcmnist",
+    "organsmnist",
+    "organmnist3d",
+    "nodulemnist3d",
+    "adrenalmnist3d",
+    "fracturemnist3d",
+    "vesselmnist3d",
+    "synapsemnist3d",
+)
+MEDMNIST_SIZES = (28, 64, 128, 224)
+_SPLITS = ("train", "val", "test")
+
+
+def default_root() -> str:
+    """Directory searched for MedMNIST npz files: ``$MONAI_SRE_DATA`` if set, else ``~/.medmnist``."""
+    return os.environ.get("MONAI_SRE_DATA") or os.path.join(os.path.expanduser("~"), ".medmnist")
+
+
+def npz_name(flag: str, size: int = 28) -> str:
+    """MedMNIST file naming: ``{flag}.npz`` for size 28, ``{flag}_{size}.npz`` otherwise."""
+    return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
+
+
+def _to_channel_first(images: np.ndarray, spatial_dims: int) -> np.ndarray:
+    """``(N, *spatial)`` gray or ``(N, H, W, 3)`` RGB uint8 -> ``(N, C, *spatial)``."""
+    if images.ndim == spatial_dims + 1:
+        return images[:, None]
+    if images.ndim == spatial_dims + 2:  # channels last (RGB 2D)
+        return np.moveaxis(images, -1, 1)
+    raise ValueError(f"images of shape {images.shape} do not match spatial_dims={spatial_dims}.")
+
+
+class NpzClassificationDataset(Dataset):
+    """Items of MedMNIST-format arrays as dictionaries ``{"image": (C, *spatial) float in [0, 1], "label": ...}``.
+
+    Args:
+        images: ``(N, *spatial)`` or ``(N, H, W, C)`` uint8 (or float) array.
+        labels: ``(N, 1)`` integer labels, or ``(N, K)`` multi-hot labels when ``multi_label``.
+        spatial_dims: 2 or 3.
+        multi_label: return the label as a float multi-hot vector instead of an int.
+        transform: optional callable applied to each item dictionary (e.g. a MONAI ``Compose`` of dict transforms).
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        spatial_dims: int,
+        multi_label: bool = False,
+        transform: Callable | None = None,
+    ) -> None:
+        if len(images) != len(labels):
+            raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) must have the same length.")
+        self.spatial_dims = spatial_dims
+        self.images = _to_channel_first(np.asarray(images), spatial_dims)
+        self.labels = np.asarray(labels).reshape(len(labels), -1)
+        self.multi_label = multi_label
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict:
+        img = self.images[index]
+        image = torch.from_numpy(np.ascontiguousarray(img)).float()
+        if img.dtype == np.uint8:
+            image = image / 255.0
+        if self.multi_label:
+            label = torch.from_numpy(self.labels[index].astype(np.float32))
+        else:
+            label = int(self.labels[index, 0])
+        item = {"image": image, "label": label}
+        return self.transform(item) if self.transform is not None else item
+
+
+class MedMNISTDataset(NpzClassificationDataset):
+    """One split of a MedMNIST task, read through the ``medmnist`` package from ``root`` (no network by default).
+
+    Items are MONAI dictionaries: ``image`` is channel-first float in ``[0, 1]`` (``(1, D, H, W)`` for 3D tasks,
+    ``(1|3, H, W)`` for 2D), ``label`` an int, or a 14-dim float multi-hot vector for ChestMNIST.
+
+    Args:
+        name: MedMNIST flag, e.g. ``"adrenalmnist3d"`` or ``"breastmnist"`` (see :data:`MEDMNIST_FLAGS`).
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        root: folder with the npz files; default :func:`default_root` (``$MONAI_SRE_DATA`` or ``~/.medmnist``).
+        size: 28, 64, 128 or 224 (file ``{name}.npz`` for 28, ``{name}_{size}.npz`` otherwise).
+        transform: callable applied to each item dictionary.
+        download: download the file with ``medmnist`` if it is missing (needs access to zenodo.org).
+
+    Raises:
+        ValueError: unknown name, split or size.
+        FileNotFoundError: the npz is not in ``root`` and ``download=False``; the message names the full path.
+
+    Example:
+        >>> ds = MedMNISTDataset("adrenalmnist3d", "test", root="../shared/data/medmnist")  # doctest: +SKIP
+        >>> ds[0]["image"].shape, ds[0]["label"]  # doctest: +SKIP
+        (torch.Size([1, 28, 28, 28]), 0)
+    """
+
+    def __init__(
+        self,
+        name: str,
+        split: str,
+        root: str | os.PathLike | None = None,
+        size: int = 28,
+        transform: Callable | None = None,
+        download: bool = False,
+    ) -> None:
+        if not _has_medmnist:
+            raise ImportError("MedMNISTDataset needs the medmnist package (pip install medmnist).")
+        flag = str(name).lower()
+        if flag not in medmnist.INFO:
+            raise ValueError(f"name must be a MedMNIST flag such as {MEDMNIST_FLAGS[:3]}..., got {name!r}.")
+        if split not in _SPLITS:
+            raise ValueError(f"split must be one of {_SPLITS}, got {split!r}.")
+        if size not in MEDMNIST_SIZES:
+            raise ValueError(f"size must be one of {MEDMNIST_SIZES}, got {size!r}.")
+        root_dir = Path(root if root is not None else default_root()).expanduser()
+        path = root_dir / npz_name(flag, size)
+        if download:
+            root_dir.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            raise FileNotFoundError(
+                f"MedMNIST file {npz_name(flag, size)!r} not found: expected it at {path.resolve()}. Put the official "
+                f"npz there (or set root / MONAI_SRE_DATA), or pass download=True to fetch it with medmnist."
+            )
+        info = medmnist.INFO[flag]
+        data_class = getattr(medmnist, info["python_class"])
+        logger.debug("loading %s split %s from %s", flag, split, path)
+        raw = data_class(split=split, root=str(root_dir), size=size, download=download)
+        self.name, self.size, self.path, self.info = flag, size, path, info
+        super().__init__(
+            raw.imgs,
+            raw.labels,
+            spatial_dims=3 if flag.endswith("3d") else 2,
+            multi_label=info["task"].startswith("multi-label"),
+            transform=transform,
+        )

@@ -1,0 +1,119 @@
+"""One log line per training epoch: loss, learning rate, validation metrics and time."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from monai.utils import IgniteInfo, min_version, optional_import
+
+Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
+if TYPE_CHECKING:
+    from ignite.engine import Engine
+else:
+    Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
+
+__all__ = ["EpochSummary"]
+
+
+def _default_loss(output: Any) -> float:
+    """Loss from a MONAI engine output: a list of per-sample dicts (decollated) or one dict."""
+    if isinstance(output, (list, tuple)) and output:
+        output = output[0]
+    if isinstance(output, dict):
+        output = output.get("loss")
+    if output is None:
+        return math.nan
+    return float(output.item() if hasattr(output, "item") else output)
+
+
+def _is_scalar(value: Any) -> bool:
+    try:
+        return not isinstance(value, (str, bytes)) and getattr(value, "ndim", 0) == 0 and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+class EpochSummary:
+    """Log one line per epoch with the mean training loss, the learning rate and the latest validation metrics.
+
+    Attach it to the trainer *after* the :class:`monai.handlers.ValidationHandler`, so that the line shows the
+    metrics of the validation that just ran::
+
+        epoch 3/8 loss 0.4121 lr 0.0427 | val_acc 0.9375 val_auc 0.9881 | best val_acc 0.9375 (epoch 3) | 41.2s
+
+    Args:
+        evaluator: the validation engine (its ``state.metrics``, ``best_metric`` and ``best_metric_epoch`` are shown);
+            None logs training only.
+        optimizer: optimizer whose first param group's ``lr`` is shown; None omits it.
+        loss_transform: maps ``engine.state.output`` to a float loss; the default reads ``output[0]["loss"]``.
+        name: logger name; None uses ``engine.logger``.
+
+    Raises:
+        TypeError: if ``loss_transform`` is not callable.
+
+    Example:
+        >>> EpochSummary(evaluator=evaluator, optimizer=opt).attach(trainer)
+    """
+
+    def __init__(
+        self,
+        evaluator: Engine | None = None,
+        optimizer: Any = None,
+        loss_transform: Callable[[Any], float] = _default_loss,
+        name: str | None = None,
+    ) -> None:
+        if not callable(loss_transform):
+            raise TypeError(f"loss_transform must be callable, got {type(loss_transform).__name__}.")
+        self.evaluator = evaluator
+        self.optimizer = optimizer
+        self.loss_transform = loss_transform
+        self.name = name
+        self._sum = 0.0
+        self._count = 0
+        self._start = time.perf_counter()
+        self.history: list[dict[str, float]] = []
+
+    def attach(self, engine: Engine) -> None:
+        """Register the loss accumulator and the epoch log (once)."""
+        if not engine.has_event_handler(self._reset, Events.EPOCH_STARTED):
+            engine.add_event_handler(Events.EPOCH_STARTED, self._reset)
+            engine.add_event_handler(Events.ITERATION_COMPLETED, self._accumulate)
+            engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def _reset(self, engine: Engine) -> None:
+        self._sum, self._count = 0.0, 0
+        self._start = time.perf_counter()
+        self._lr = None if self.optimizer is None else float(self.optimizer.param_groups[0]["lr"])
+
+    def _accumulate(self, engine: Engine) -> None:
+        value = self.loss_transform(engine.state.output)
+        if not math.isnan(value):
+            self._sum += value
+            self._count += 1
+
+    def __call__(self, engine: Engine) -> None:
+        record: dict[str, float] = {"epoch": float(engine.state.epoch)}
+        loss = self._sum / self._count if self._count else math.nan
+        record["loss"] = loss
+        parts = [f"epoch {engine.state.epoch}/{engine.state.max_epochs}", f"loss {loss:.4f}"]
+        lr = getattr(self, "_lr", None)
+        if lr is not None:  # the rate used during this epoch (schedulers step at its end)
+            record["lr"] = lr
+            parts[-1] += f" lr {lr:.4g}"
+        ev = self.evaluator
+        if ev is not None and ev.state is not None and ev.state.metrics:
+            metrics = {k: float(v) for k, v in ev.state.metrics.items() if _is_scalar(v)}
+            record.update({k: float(v) for k, v in metrics.items()})
+            parts.append(" ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            key = getattr(ev.state, "key_metric_name", None)
+            best, best_epoch = getattr(ev.state, "best_metric", None), getattr(ev.state, "best_metric_epoch", -1)
+            if key is not None and best is not None and best_epoch is not None and best_epoch > 0:
+                parts.append(f"best {key} {float(best):.4f} (epoch {best_epoch})")
+        parts.append(f"{time.perf_counter() - self._start:.1f}s")
+        self.history.append(record)
+        log = engine.logger if self.name is None else logging.getLogger(self.name)
+        log.info(" | ".join(parts))

@@ -1,0 +1,48 @@
+"""Networks: SREResNet, its named presets and the model registry."""
+
+from .registry import get_model, get_model_builder, list_models, register_model
+from .sre_resnet import (
+    SRE_RESNET_DEPTHS,
+    SREResNet,
+    r3d_18,
+    resnet18,
+    sre_r3d_18,
+    sre_r3d_18_k5,
+    sre_resnet10,
+    sre_resnet18,
+    sre_resnet34,
+    sre_resnet50,
+)
+from .summary import (
+    batched_equivariance_error,
+    count_flops,
+    count_parameters,
+    format_summary_table,
+    invariance_error,
+    model_summary,
+    summarize_model,
+)
+
+__all__ = [
+    "SRE_RESNET_DEPTHS",
+    "SREResNet",
+    "batched_equivariance_error",
+    "count_flops",
+    "count_parameters",
+    "format_summary_table",
+    "get_model",
+    "get_model_builder",
+    "invariance_error",
+    "list_models",
+    "model_summary",
+    "r3d_18",
+    "register_model",
+    "resnet18",
+    "sre_r3d_18",
+    "sre_r3d_18_k5",
+    "sre_resnet10",
+    "sre_resnet18",
+    "sre_resnet34",
+    "sre_resnet50",
+    "summarize_model",
+]

@@ -1,0 +1,54 @@
+"""Fixed and random rotations (TorchIO on CPU, batched MONAI affine on GPU) and the paper's rotation protocol."""
+
+from __future__ import annotations
+
+from .array import RandRotateAxis, RandRotateMatrix, RotateAxis, RotateMatrix
+from .dictionary import (
+    RandRotateAxisd,
+    RandRotateAxisD,
+    RandRotateAxisDict,
+    RandRotateMatrixd,
+    RandRotateMatrixD,
+    RandRotateMatrixDict,
+    RotateAxisd,
+    RotateAxisD,
+    RotateAxisDict,
+    RotateMatrixd,
+    RotateMatrixD,
+    RotateMatrixDict,
+)
+from .rotation import (
+    reflection_protocol,
+    rotate,
+    rotate_batch,
+    rotate_matrix_batch,
+    rotation_matrix,
+    rotation_protocol,
+    torchio_rotate,
+)
+
+__all__ = [
+    "RandRotateAxis",
+    "RandRotateAxisd",
+    "RandRotateAxisD",
+    "RandRotateAxisDict",
+    "RandRotateMatrix",
+    "RandRotateMatrixd",
+    "RandRotateMatrixD",
+    "RandRotateMatrixDict",
+    "RotateAxis",
+    "RotateAxisd",
+    "RotateAxisD",
+    "RotateAxisDict",
+    "RotateMatrix",
+    "RotateMatrixd",
+    "RotateMatrixD",
+    "RotateMatrixDict",
+    "reflection_protocol",
+    "rotate",
+    "rotate_batch",
+    "rotate_matrix_batch",
+    "rotation_matrix",
+    "rotation_protocol",
+    "torchio_rotate",
+]

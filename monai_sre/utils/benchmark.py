@@ -1,0 +1,428 @@
+"""Side-by-side speed and memory benchmark of SRE convolutions (dense vs band path) and SRE networks.
+
+Every comparison in a row is timed in one process, interleaved round-robin (so load spikes on a shared
+machine hit all candidates alike), after warm-up, and reported as the median. Figures:
+
+- ``train_ms``: one forward + backward (sum of outputs as the loss; parameter and input gradients).
+- ``infer_ms``: one forward under ``torch.inference_mode`` (SREConv "dense" uses its cached kernel).
+- ``gflops``: forward multiply-adds x 2 counted by ``torch.utils.flop_counter.FlopCounterMode`` on what
+  actually runs (so the band path counts its depthwise filter and 1x1 mix, not the dense kernel).
+- ``peak_mb``: peak memory of one training step. CUDA: ``torch.cuda.max_memory_allocated`` minus the
+  memory held before the step. CPU (Linux): in a fresh subprocess per model, the peak resident set
+  size is reset (``/proc/self/clear_refs``), one training step runs, and the figure is ``VmHWM``
+  (peak RSS) minus the RSS before the step: activations, gradients and workspaces, with allocator
+  slack included, so differences of a few MiB are noise. Layers are not measured on CPU.
+
+Use :func:`run_benchmark` and :func:`format_tables`; ``scripts/benchmark.py`` is the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+from monai_sre.blocks.sre_conv import SREConv, set_algorithm
+
+__all__ = [
+    "SECTIONS",
+    "format_tables",
+    "interleaved_medians",
+    "layer_rows",
+    "model_rows",
+    "run_benchmark",
+    "timed_training",
+]
+
+logger = logging.getLogger(__name__)
+
+SECTIONS = ("layers", "models")
+
+# full / quick layer grids: (spatial_dims, channels, kernel sizes, spatial size, batch)
+_LAYER_GRID = {
+    False: [(3, c, (3, 5, 7, 9), 16, 2) for c in (32, 64, 128)] + [(2, c, (3, 5, 7, 9), 64, 8) for c in (32, 64, 128)],
+    True: [(3, 32, (3, 7), 12, 2), (3, 64, (5, 7), 12, 2), (2, 32, (3, 9), 32, 4)],
+}
+# model rows: (label, registry name, algorithm or None for a baseline, spatial_dims)
+_MODELS = [
+    ("R3D-18", "r3d_18", None, 3),
+    ("SRE-R3D-18 dense", "sre_r3d_18", "dense", 3),
+    ("SRE-R3D-18 bands", "sre_r3d_18", "bands", 3),
+    ("SRE-R3D-18 auto", "sre_r3d_18", "auto", 3),
+    ("SRE-R3D-18-k5 dense", "sre_r3d_18_k5", "dense", 3),
+    ("SRE-R3D-18-k5 bands", "sre_r3d_18_k5", "bands", 3),
+    ("SRE-R3D-18-k5 auto", "sre_r3d_18_k5", "auto", 3),
+    ("ResNet-18", "resnet18", None, 2),
+    ("SRE-R18 dense", "sre_resnet18", "dense", 2),
+    ("SRE-R18 bands", "sre_resnet18", "bands", 2),
+    ("SRE-R18 auto", "sre_resnet18", "auto", 2),
+]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+_CLOCK = {"clock": "wall"}
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], device: torch.device, warmup: int = 2, repeats: int = 5
+) -> dict[str, float]:
+    """Median seconds of each callable, timed round-robin after ``warmup`` untimed rounds.
+
+    The clock is wall time, or process CPU time when :func:`run_benchmark` got ``clock="cpu"``
+    (on a CPU shared with other jobs, CPU time is far steadier; with one thread it equals busy time).
+    """
+    clock = time.process_time if _CLOCK["clock"] == "cpu" and device.type == "cpu" else time.perf_counter
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(warmup + repeats):
+        for name, fn in fns.items():
+            _sync(device)
+            t0 = clock()
+            fn()
+            _sync(device)
+            if r >= warmup:
+                times[name].append(clock() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _train_fn(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run():
+        module.zero_grad(set_to_none=True)
+        module(x).float().sum().backward()
+
+    return run
+
+
+def _infer_fn(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run():
+        with torch.inference_mode():
+            module(x)
+
+    return run
+
+
+def _gflops(module: nn.Module, x: torch.Tensor) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(x)
+    return counter.get_total_flops() / 1e9
+
+
+def _cuda_peak_mb(module: nn.Module, x: torch.Tensor) -> float:
+    device = x.device
+    module.zero_grad(set_to_none=True)
+    _sync(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    module(x).float().sum().backward()
+    _sync(device)
+    peak = torch.cuda.max_memory_allocated(device) - base
+    module.zero_grad(set_to_none=True)
+    return peak / 2**20
+
+
+def layer_rows(device: torch.device, quick: bool = False, dtype: torch.dtype = torch.float32) -> list[dict]:
+    """One row per (spatial_dims, channels, kernel size): nn.ConvNd vs SREConv dense / bands / auto."""
+    rows = []
+    warmup, repeats = (1, 3) if quick else (2, 5)
+    for spatial_dims, channels, kernels, size, batch in _LAYER_GRID[quick]:
+        for k in kernels:
+            torch.manual_seed(0)
+            x = torch.randn(batch, channels, *([size] * spatial_dims), device=device, dtype=dtype, requires_grad=True)
+            conv = getattr(nn, f"Conv{spatial_dims}d")(channels, channels, k, padding=k // 2).to(device, dtype)
+            mods = {"conv": conv}
+            for alg in ("dense", "bands", "auto"):
+                m = SREConv(spatial_dims, channels, channels, k, padding=k // 2, algorithm=alg, device=device, dtype=dtype)
+                mods[alg] = m
+            row = {
+                "spatial_dims": spatial_dims, "channels": channels, "kernel_size": k, "input": list(x.shape),
+                "device": str(device), "params": {n: sum(p.numel() for p in m.parameters()) for n, m in mods.items()},
+            }
+            row["train_ms"] = {n: 1e3 * t for n, t in interleaved_medians(
+                {n: _train_fn(m, x) for n, m in mods.items()}, device, warmup, repeats).items()}
+            row["auto_path_train"] = mods["auto"].last_path
+            xi = x.detach()
+            row["infer_ms"] = {n: 1e3 * t for n, t in interleaved_medians(
+                {n: _infer_fn(m, xi) for n, m in mods.items()}, device, warmup, repeats).items()}
+            row["auto_path_infer"] = mods["auto"].last_path
+            row["band_order"] = mods["bands"].last_path
+            row["gflops"] = {n: _gflops(m, xi) for n, m in mods.items()}
+            if device.type == "cuda":
+                row["peak_mb"] = {n: _cuda_peak_mb(m, x) for n, m in mods.items()}
+            rows.append(row)
+            logger.info("layer %s", row)
+    return rows
+
+
+def _build_model(name: str, algorithm: str | None, spatial_dims: int, widths: Sequence[int] | None):
+    from monai_sre.nets import get_model
+
+    kwargs = {"in_channels": 1, "num_classes": 2}
+    if widths is not None:
+        kwargs["widths"] = tuple(widths)
+    model = get_model(name, **kwargs)
+    if algorithm is not None:
+        set_algorithm(model, algorithm)
+    return model
+
+
+def _model_input(spatial_dims: int, quick: bool, batch: int | None, size: int | None) -> tuple[int, ...]:
+    if spatial_dims == 3:
+        return (batch or (2 if quick else 4), 1) + (size or (16 if quick else 32),) * 3
+    return (batch or (4 if quick else 16), 1) + (size or (28 if quick else 64),) * 2
+
+
+def _cpu_peak_mb_subprocess(name: str, algorithm: str | None, spatial_dims: int, shape, widths) -> float | None:
+    """Peak-RSS rise of one training step in a fresh interpreter (see the module docstring)."""
+    spec = json.dumps({"name": name, "algorithm": algorithm, "spatial_dims": spatial_dims, "shape": list(shape),
+                       "widths": None if widths is None else list(widths)})
+    cmd = [sys.executable, "-c", "import sys, monai_sre.utils.benchmark as b; b._memory_probe(sys.argv[1])", spec]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True, env=dict(os.environ))
+        return float(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError) as e:
+        logger.warning("memory probe for %s/%s failed: %s", name, algorithm, e)
+        return None
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise ValueError(f"{field} not in /proc/self/status")
+
+
+def _memory_probe(spec: str) -> None:
+    cfg = json.loads(spec)
+    torch.manual_seed(0)
+    model = _build_model(cfg["name"], cfg["algorithm"], cfg["spatial_dims"], cfg["widths"])
+    if cfg["algorithm"] == "auto":  # decide by the cost model: timing runs would inflate the peak
+        from monai_sre.blocks import set_auto_policy
+
+        set_auto_policy("model")
+    x = torch.randn(*cfg["shape"])
+    with open("/proc/self/clear_refs", "w") as f:  # reset the peak RSS (VmHWM) to the current RSS
+        f.write("5")
+    before = _status_kib("VmRSS")
+    model(x).sum().backward()
+    after = _status_kib("VmHWM")
+    sys.stdout.write(f"{(after - before) / 1024:.1f}\n")
+
+
+def model_rows(
+    device: torch.device,
+    quick: bool = False,
+    batch: int | None = None,
+    size: int | None = None,
+    widths: Sequence[int] | None = None,
+    memory: bool = True,
+) -> list[dict]:
+    """Whole networks: SRE-R3D-18 (3^3 and 5^3 kernels, each algorithm) vs R3D-18, SRE-R18 vs ResNet-18."""
+    from monai_sre.nets import list_models
+
+    available = set(list_models())
+    warmup, repeats = (1, 2) if quick else (1, 3)
+    if quick and widths is None:
+        widths = (16, 32, 64, 128)
+    rows = []
+    for spatial_dims in (3, 2):
+        entries = [e for e in _MODELS if e[3] == spatial_dims and e[1] in available]
+        if not entries:
+            continue
+        shape = _model_input(spatial_dims, quick, batch, size)
+        torch.manual_seed(0)
+        x = torch.randn(*shape, device=device)
+        models = {}
+        for label, name, alg, _ in entries:
+            torch.manual_seed(0)
+            models[label] = _build_model(name, alg, spatial_dims, widths).to(device).train()
+        train = interleaved_medians({k: _train_fn(m, x) for k, m in models.items()}, device, warmup, repeats)
+        models_eval = {k: m.eval() for k, m in models.items()}
+        infer = interleaved_medians({k: _infer_fn(m, x) for k, m in models_eval.items()}, device, warmup, repeats)
+        for label, name, alg, _ in entries:
+            m = models[label]
+            row = {
+                "model": label, "name": name, "algorithm": alg, "input": list(shape), "device": str(device),
+                "widths": None if widths is None else list(widths),
+                "params": sum(p.numel() for p in m.parameters()),
+                "train_ms": 1e3 * train[label], "infer_ms": 1e3 * infer[label], "gflops": _gflops(m, x),
+            }
+            if memory:
+                if device.type == "cuda":
+                    row["peak_mb"] = _cuda_peak_mb(m.train(), x)
+                else:
+                    row["peak_mb"] = _cpu_peak_mb_subprocess(name, alg, spatial_dims, shape, widths)
+            rows.append(row)
+            logger.info("model %s", row)
+    return rows
+
+
+def run_benchmark(
+    device: str | torch.device = "cpu",
+    quick: bool = False,
+    sections: Sequence[str] = SECTIONS,
+    batch: int | None = None,
+    size: int | None = None,
+    widths: Sequence[int] | None = None,
+    memory: bool = True,
+    clock: str = "wall",
+) -> dict:
+    """Run the selected sections and return a JSON-serialisable dict (``meta``, ``layers``, ``models``).
+
+    ``clock="cpu"`` times CPU runs by process CPU time instead of wall time (see :func:`interleaved_medians`).
+
+    Raises:
+        ValueError: for an unknown section or an unavailable CUDA device.
+    """
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}.")
+    _CLOCK["clock"] = clock
+    bad = [s for s in sections if s not in SECTIONS]
+    if bad:
+        raise ValueError(f"sections must be among {SECTIONS}, got {bad}.")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} asked for, but CUDA is not available.")
+    meta = {
+        "torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads(), "quick": quick, "clock": clock,
+        "cpu_count": os.cpu_count(), "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if device.type == "cuda":
+        meta["gpu"] = torch.cuda.get_device_name(device)
+    out: dict = {"meta": meta}
+    if "layers" in sections:
+        out["layers"] = layer_rows(device, quick)
+    if "models" in sections:
+        out["models"] = model_rows(device, quick, batch, size, widths, memory)
+    if hasattr(os, "getloadavg"):
+        meta["loadavg_end"] = os.getloadavg()
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "-" if not a or not b else f"{a / b:.2f}"
+
+
+def format_tables(result: dict) -> str:
+    """Markdown tables of a :func:`run_benchmark` result."""
+    lines = []
+    meta = result.get("meta", {})
+    lines.append(f"device {meta.get('device')} ({meta.get('gpu', 'cpu')}), torch {meta.get('torch')}, "
+                 f"threads {meta.get('threads')}, clock {meta.get('clock')}, load {meta.get('loadavg_start')} -> {meta.get('loadavg_end')}")
+    if result.get("layers"):
+        lines += [
+            "",
+            "### Layers (C -> C, padding k//2; ms = median; speed-up = dense / bands; auto/best = auto / min(dense, bands))",
+            "",
+            "| d | C | k | input | train conv | train dense | train bands | train auto | speed-up | auto/best |"
+            " auto path | infer conv | infer dense | infer bands | infer auto | dense/conv | auto/best | GFLOP dense | GFLOP bands |",
+            "|" + "---|" * 19,
+        ]
+        for r in result["layers"]:
+            t, i, g = r["train_ms"], r["infer_ms"], r["gflops"]
+            lines.append(
+                f"| {r['spatial_dims']} | {r['channels']} | {r['kernel_size']} | {'x'.join(map(str, r['input']))} "
+                f"| {t['conv']:.1f} | {t['dense']:.1f} | {t['bands']:.1f} | {t['auto']:.1f} "
+                f"| {_ratio(t['dense'], t['bands'])} | {_ratio(t['auto'], min(t['dense'], t['bands']))} "
+                f"| {r['auto_path_train']}/{r['auto_path_infer']} "
+                f"| {i['conv']:.1f} | {i['dense']:.1f} | {i['bands']:.1f} | {i['auto']:.1f} "
+                f"| {_ratio(i['dense'], i['conv'])} | {_ratio(i['auto'], min(i['dense'], i['bands']))} "
+                f"| {g['dense']:.2f} | {g['bands']:.2f} |"
+            )
+    if result.get("models"):
+        lines += [
+            "",
+            "### Models (train = forward+backward, ms median; peak = one training step, MiB)",
+            "",
+            "| model | input | params (M) | GFLOP fwd | train ms | infer ms | peak MiB |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in result["models"]:
+            peak = r.get("peak_mb")
+            lines.append(
+                f"| {r['model']} | {'x'.join(map(str, r['input']))} | {r['params'] / 1e6:.2f} | {r['gflops']:.2f} "
+                f"| {r['train_ms']:.0f} | {r['infer_ms']:.0f} | {'-' if peak is None else f'{peak:.0f}'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def timed_training(
+    dataset: str = "adrenalmnist3d",
+    root: str | None = None,
+    model: str = "sre_r3d_18",
+    device: str | torch.device = "cpu",
+    seconds: float = 90.0,
+    batch_size: int = 16,
+    size: int = 28,
+    lr: float = 1e-3,
+    widths: Sequence[int] | None = None,
+    algorithm: str = "auto",
+) -> dict:
+    """Train ``model`` on ``dataset`` for about ``seconds`` with MONAI's ``SupervisedTrainer`` (stopped by
+    Ignite's ``TimeLimit``), then report test accuracy: a quick real-data check for a new machine.
+
+    Returns:
+        ``{"iterations", "samples_per_s", "train_loss", "test_accuracy", "seconds", ...}``.
+    """
+    from ignite.engine import Events
+    from ignite.handlers import TimeLimit
+    from monai.data import DataLoader
+    from monai.engines import SupervisedTrainer
+
+    from monai_sre.data import dataset_info, get_dataset
+    from monai_sre.nets import get_model
+
+    device = torch.device(device)
+    info = dataset_info(dataset, root=root, size=size)
+    train_ds = get_dataset(dataset, "train", root=root, size=size)
+    test_ds = get_dataset(dataset, "test", root=root, size=size)
+    kwargs = {"in_channels": info["in_channels"], "num_classes": info["num_classes"]}
+    if widths is not None:
+        kwargs["widths"] = tuple(widths)
+    torch.manual_seed(0)
+    net = get_model(model, **kwargs).to(device)
+    set_algorithm(net, algorithm)
+    ce = nn.CrossEntropyLoss()
+
+    def loss(y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return ce(y_pred, y.reshape(-1).long())
+
+    loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, num_workers=0)
+    trainer = SupervisedTrainer(
+        device=device, max_epochs=1000, train_data_loader=loader, network=net,
+        optimizer=torch.optim.Adam(net.parameters(), lr=lr), loss_function=loss,
+    )
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, TimeLimit(limit_sec=int(seconds)))
+    t0 = time.perf_counter()
+    trainer.run()
+    elapsed = time.perf_counter() - t0
+    net.eval()
+    correct = total = 0
+    with torch.inference_mode():
+        for batch in DataLoader(test_ds, batch_size=64, num_workers=0):
+            pred = net(batch["image"].to(device)).argmax(1).cpu()
+            correct += int((pred == batch["label"].reshape(-1).long()).sum())
+            total += pred.numel()
+    iterations = trainer.state.iteration
+    out = trainer.state.output
+    last = out[0] if isinstance(out, list) else out
+    return {
+        "dataset": dataset, "model": model, "device": str(device), "algorithm": algorithm,
+        "iterations": iterations, "epochs": iterations / max(len(loader), 1), "seconds": elapsed,
+        "samples_per_s": iterations * batch_size / elapsed, "train_loss": float(last["loss"]),
+        "test_accuracy": correct / max(total, 1),
+    }

@@ -1,0 +1,30 @@
+"""Python helpers called by the bundle configs (anything with a loop or a branch lives here, not in JSON)."""
+
+from __future__ import annotations
+
+from .bundle_root import config_paths_in_stack, find_bundle_root
+from .classification import (
+    MULTI_LABEL,
+    ClassificationLoss,
+    ClassificationOutput,
+    classification_postprocessing,
+    is_multilabel,
+    run_name,
+)
+from .inference import IMAGE_SUFFIXES, export_images, image_datalist
+from .seeding import seed_everything
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MULTI_LABEL",
+    "ClassificationLoss",
+    "ClassificationOutput",
+    "classification_postprocessing",
+    "config_paths_in_stack",
+    "export_images",
+    "find_bundle_root",
+    "image_datalist",
+    "is_multilabel",
+    "run_name",
+    "seed_everything",
+]

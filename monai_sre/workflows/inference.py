@@ -1,0 +1,131 @@
+"""Input lists for bundle inference: a folder, a single image, or a JSON/CSV datalist of image paths."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+__all__ = ["IMAGE_SUFFIXES", "image_datalist", "export_images"]
+
+IMAGE_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _from_records(records: object, base: Path, source: Path) -> list[str]:
+    if isinstance(records, dict):  # {"test": [...]} / {"data": [...]} / {"image": ...}
+        for key in ("test", "testing", "data", "validation", "images"):
+            if key in records:
+                return _from_records(records[key], base, source)
+        if "image" in records:
+            return _from_records([records], base, source)
+        raise ValueError(f"datalist {source} must be a list or hold a 'test'/'data' list, got keys {sorted(records)}.")
+    if not isinstance(records, list):
+        raise ValueError(f"datalist {source} must hold a list of items, got {type(records).__name__}.")
+    paths = []
+    for item in records:
+        p = item.get("image") if isinstance(item, dict) else item
+        if not isinstance(p, str):
+            raise ValueError(f"datalist {source}: each item must be a path or a dict with an 'image' path, got {item!r}.")
+        paths.append(p if os.path.isabs(p) else str(base / p))
+    return paths
+
+
+def image_datalist(source: str | os.PathLike) -> list[dict[str, str]]:
+    """Items ``{"image": path, "path": path}`` for MONAI's ``LoadImaged`` from a folder, a file or a datalist.
+
+    Args:
+        source: a folder (every image file inside, sorted, not recursive), one image file (``.nii``, ``.nii.gz``,
+            ``.png``, ...), a ``.json`` datalist (a list of paths or of ``{"image": path}``, or a dict with a
+            ``"test"``/``"data"`` list) or a ``.csv`` with an ``image`` column. Relative paths in a datalist are
+            relative to the datalist's folder.
+
+    Returns:
+        list of dicts, one per image.
+
+    Raises:
+        FileNotFoundError: if ``source`` or a listed image does not exist.
+        ValueError: if the folder holds no images or the datalist is malformed.
+
+    Example:
+        >>> image_datalist("volumes/")  # doctest: +SKIP
+        [{'image': 'volumes/a.nii.gz', 'path': 'volumes/a.nii.gz'}, ...]
+    """
+    src = Path(source)
+    if not src.exists():
+        raise FileNotFoundError(f"input {str(source)!r} does not exist (expected a folder, an image or a datalist).")
+    if src.is_dir():
+        paths = [str(p) for p in sorted(src.iterdir()) if _is_image(p)]
+        if not paths:
+            raise ValueError(f"input folder {src} holds no image files ({', '.join(IMAGE_SUFFIXES)}).")
+    elif src.suffix.lower() == ".json":
+        with open(src) as f:
+            paths = _from_records(json.load(f), src.parent, src)
+    elif src.suffix.lower() == ".csv":
+        with open(src, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or "image" not in rows[0]:
+            raise ValueError(f"datalist {src} must be a CSV with an 'image' column.")
+        paths = _from_records([r["image"] for r in rows], src.parent, src)
+    elif _is_image(src):
+        paths = [str(src)]
+    else:
+        raise ValueError(f"input {src} is not a folder, an image ({', '.join(IMAGE_SUFFIXES)}) or a .json/.csv datalist.")
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f"images listed in {src} do not exist: {missing[:3]}{' ...' if len(missing) > 3 else ''}")
+    return [{"image": p, "path": p} for p in paths]
+
+
+def export_images(
+    dataset: str,
+    output_dir: str | os.PathLike,
+    split: str = "test",
+    n: int = 8,
+    root: str | os.PathLike | None = None,
+    size: int = 28,
+) -> list[str]:
+    """Write the first ``n`` images of a dataset split as NIfTI files (demo input for ``inference.json``).
+
+    Images are written channel-squeezed (``(H, W)`` or ``(H, W, D)``, float32, identity affine) as
+    ``<output_dir>/<split>_<index>_label<label>.nii.gz``; multi-channel (RGB) images keep a trailing channel axis.
+
+    Args:
+        dataset: any name accepted by :func:`monai_sre.data.get_dataset` (e.g. ``"synthetic3d"``).
+        output_dir: folder to write into (created if needed).
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        n: number of images.
+        root: data root passed to :func:`~monai_sre.data.get_dataset`.
+        size: image size passed to :func:`~monai_sre.data.get_dataset`.
+
+    Returns:
+        the written paths.
+
+    Raises:
+        ValueError: if ``n`` is not a positive int.
+    """
+    import nibabel as nib
+    import numpy as np
+
+    from monai_sre.data import get_dataset
+
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}.")
+    ds = get_dataset(dataset, split, root=root, size=size)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(min(n, len(ds))):
+        item = ds[i]
+        img = np.asarray(item["image"], dtype=np.float32)
+        img = img[0] if img.shape[0] == 1 else np.moveaxis(img, 0, -1)
+        label = np.asarray(item["label"]).reshape(-1)
+        tag = "".join(str(int(v)) for v in label)
+        path = out / f"{split}_{i:03d}_label{tag}.nii.gz"
+        nib.save(nib.Nifti1Image(img, np.eye(4)), str(path))
+        paths.append(str(path))
+    return paths

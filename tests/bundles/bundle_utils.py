@@ -1,0 +1,48 @@
+"""Helpers for the bundle smoke tests: tiny offline data and ConfigWorkflow runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLES = REPO / "bundles"
+SCHEMA = REPO.parent / "shared" / "schemas" / "meta_schema_20240725.json"
+
+# tiny-run overrides shared by every smoke test (1 epoch, tiny widths, no workers, no progress bar)
+TINY = {"epochs": 1, "widths": [4, 4, 4, 4], "batch_size": 8, "num_workers": 0, "progress_bar": False}
+
+
+def make_tiny_medmnist(root: Path, flag: str, spatial_dims: int) -> str:
+    """A MedMNIST-format npz named like ``flag`` with 16/8/8 synthetic samples (offline, fast).
+
+    The file is built by ``monai_sre.data.make_synthetic`` and saved under the MedMNIST file name, so the bundle
+    goes through its real MedMNIST code path (``--dataset <flag> --data_root <root>``) in a few seconds.
+    """
+    from monai_sre.data import make_synthetic
+
+    root.mkdir(parents=True, exist_ok=True)
+    path = make_synthetic(str(root), spatial_dims=spatial_dims, size=28, n_train=16, n_val=8, n_test=8)
+    target = root / f"{flag}.npz"
+    os.replace(path, target)
+    return str(root)
+
+
+def workflow(configs, run_id: str = "run", **override):
+    """Build, initialize and return a ConfigWorkflow (logging untouched)."""
+    from monai.bundle import ConfigWorkflow
+
+    files = [str(c) for c in configs]
+    wf = ConfigWorkflow(config_file=files if len(files) > 1 else files[0], run_id=run_id, logging_file=False,
+                        workflow_type=None, **override)
+    wf.initialize()
+    return wf
+
+
+def run_workflow(configs, run_id: str = "run", **override):
+    wf = workflow(configs, run_id=run_id, **override)
+    wf.run()
+    wf.finalize()
+    return wf
+
+

@@ -1,0 +1,85 @@
+"""Unit tests of monai_sre.workflows, the Python helpers called by the bundle configs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from monai_sre.workflows import (
+    ClassificationLoss,
+    ClassificationOutput,
+    classification_postprocessing,
+    find_bundle_root,
+    image_datalist,
+    run_name,
+)
+
+LOSS_CASES = [
+    ("multi-class", torch.tensor([[0], [2]]), torch.nn.functional.cross_entropy, torch.tensor([0, 2])),
+    ("binary-class", torch.tensor([1, 0]), torch.nn.functional.cross_entropy, torch.tensor([1, 0])),
+]
+
+
+@pytest.mark.parametrize("task, label, ref_fn, ref_label", LOSS_CASES)
+def test_single_label_loss_is_cross_entropy(task, label, ref_fn, ref_label):
+    logits = torch.randn(2, 3)
+    assert torch.allclose(ClassificationLoss(task)(logits, label), ref_fn(logits, ref_label))
+
+
+def test_multilabel_loss_is_bce_and_postprocessing_is_sigmoid():
+    logits, label = torch.randn(2, 4), torch.tensor([[1, 0, 0, 1], [0, 0, 1, 0]])
+    ref = torch.nn.functional.binary_cross_entropy_with_logits(logits, label.float())
+    assert torch.allclose(ClassificationLoss("multi-label, binary-class")(logits, label), ref)
+    out = classification_postprocessing("multi-label, binary-class")({"pred": logits[0]})
+    assert torch.allclose(out["pred"], torch.sigmoid(logits[0]))
+    out = classification_postprocessing("multi-class")({"pred": logits[0]})
+    assert torch.allclose(out["pred"], torch.softmax(logits[0], 0))
+    with pytest.raises(ValueError, match="task"):
+        ClassificationLoss("regression")
+
+
+def test_classification_output_shapes():
+    items = [{"pred": torch.tensor([0.2, 0.8]), "label": torch.tensor([1])},
+             {"pred": torch.tensor([0.6, 0.4]), "label": torch.tensor([1])}]
+    y_pred, y = ClassificationOutput("binary-class", "acc")(items)
+    assert y_pred.shape == (2, 2) and y.tolist() == [1, 1]
+    y_pred, y = ClassificationOutput("binary-class", "auc", num_classes=2)(items)
+    assert y.tolist() == [[0.0, 1.0], [0.0, 1.0]]
+    ml = [{"pred": torch.tensor([0.7, 0.2]), "label": torch.tensor([1.0, 1.0])}]
+    y_pred, y = ClassificationOutput("multi-label, binary-class", "acc")(ml)
+    assert y_pred.tolist() == [[1, 0]] and y.tolist() == [[1, 1]]
+    with pytest.raises(ValueError, match="mode"):
+        ClassificationOutput("binary-class", "f1")
+    with pytest.raises(ValueError, match="num_classes"):
+        ClassificationOutput("binary-class", "auc")
+
+
+def test_image_datalist_sources(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    for name in ("b.nii.gz", "a.nii", "notes.txt"):
+        (tmp_path / "imgs" / name).write_bytes(b"x")
+    folder = image_datalist(tmp_path / "imgs")
+    assert [d["image"].rsplit("/", 1)[-1] for d in folder] == ["a.nii", "b.nii.gz"]
+    (tmp_path / "list.json").write_text(json.dumps({"test": [{"image": "imgs/a.nii"}, "imgs/b.nii.gz"]}))
+    assert [d["path"] for d in image_datalist(tmp_path / "list.json")] == [d["path"] for d in folder]
+    (tmp_path / "list.csv").write_text("image\nimgs/a.nii\n")
+    assert image_datalist(tmp_path / "list.csv")[0]["image"] == str(tmp_path / "imgs" / "a.nii")
+    assert image_datalist(tmp_path / "imgs" / "a.nii") == [folder[0]]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        image_datalist(tmp_path / "missing")
+    (tmp_path / "bad.json").write_text(json.dumps([{"image": "imgs/zzz.nii"}]))
+    with pytest.raises(FileNotFoundError, match="zzz.nii"):
+        image_datalist(tmp_path / "bad.json")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no image files"):
+        image_datalist(tmp_path / "empty")
+
+
+def test_find_bundle_root_errors_and_run_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no_such_bundle"):
+        find_bundle_root("no_such_bundle")
+    assert run_name("synthetic3d", "sre_r3d_18") == "synthetic3d_sre_r3d_18"
+    assert run_name("/data/lists/my_list.json", None) == "my_list"

@@ -1,0 +1,98 @@
+"""MedMNIST read offline from MONAI_SRE_DATA (official npz files) and the missing-file message."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from monai.data import DataLoader
+
+from monai_sre.data import MEDMNIST_FLAGS, MedMNISTDataset, dataset_info, get_dataset
+
+_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "data" / "medmnist"
+DATA = Path(os.environ.get("MONAI_SRE_DATA") or _DEFAULT)
+
+
+def _need(name: str) -> Path:
+    path = DATA / name
+    if not path.is_file():
+        pytest.skip(f"{name} not found in {DATA} (set MONAI_SRE_DATA to the MedMNIST npz folder)")
+    return path
+
+
+# (name, size, split, image shape, number of classes)
+CASES = [
+    ("adrenalmnist3d", 28, "test", (1, 28, 28, 28), 2),
+    ("adrenalmnist3d", 64, "val", (1, 64, 64, 64), 2),
+    ("breastmnist", 28, "train", (1, 28, 28), 2),
+]
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name,size,split,shape,num_classes", CASES)
+def test_offline_load(name, size, split, shape, num_classes, monkeypatch):
+    path = _need(f"{name}.npz" if size == 28 else f"{name}_{size}.npz")
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("network access attempted"))
+    ds = MedMNISTDataset(name, split, root=DATA, size=size)
+    raw = np.load(path)
+    assert len(ds) == len(raw[f"{split}_labels"])
+    item = ds[0]
+    assert item["image"].shape == shape and item["image"].dtype == torch.float32
+    np.testing.assert_allclose(item["image"][0].numpy(), raw[f"{split}_images"][0] / 255.0, atol=1e-6)
+    assert item["label"] == int(raw[f"{split}_labels"][0, 0])
+    labels = {ds[i]["label"] for i in range(len(ds))}
+    assert labels <= set(range(num_classes)) and len(labels) == num_classes
+    batch = next(iter(DataLoader(ds, batch_size=4)))
+    assert batch["image"].shape == (4, *shape) and batch["label"].dtype == torch.int64
+
+
+@pytest.mark.data
+def test_env_root_and_get_dataset(monkeypatch):
+    _need("breastmnist.npz")
+    monkeypatch.setenv("MONAI_SRE_DATA", str(DATA))
+    ds = get_dataset("breastmnist", "val", transform=lambda d: {**d, "seen": True})
+    assert ds[0]["seen"] and ds[0]["image"].shape == (1, 28, 28)
+
+
+def test_missing_file_names_path(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        MedMNISTDataset("adrenalmnist3d", "train", root=tmp_path, size=64)
+    msg = str(err.value)
+    assert str(tmp_path / "adrenalmnist3d_64.npz") in msg and "download=True" in msg
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="name"):
+        MedMNISTDataset("cifar10", "train", root=tmp_path)
+    with pytest.raises(ValueError, match="split"):
+        MedMNISTDataset("breastmnist", "holdout", root=tmp_path)
+    with pytest.raises(ValueError, match="size"):
+        MedMNISTDataset("breastmnist", "train", root=tmp_path, size=32)
+
+
+def test_chestmnist_multilabel_from_npz(tmp_path):
+    """A tiny file in ChestMNIST's format gives float multi-hot labels."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 4), ("val", 2), ("test", 2)):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = rng.integers(0, 2, (n, 14), dtype=np.uint8)
+    np.savez(tmp_path / "chestmnist.npz", **arrays)
+    ds = MedMNISTDataset("chestmnist", "val", root=tmp_path)
+    assert ds[1]["label"].dtype == torch.float32 and ds[1]["label"].shape == (14,)
+    assert torch.equal(ds[1]["label"], torch.from_numpy(arrays["val_labels"][1].astype(np.float32)))
+    assert ds[1]["image"].max() <= 1.0
+
+
+def test_dataset_info_covers_paper_tasks():
+    for flag in MEDMNIST_FLAGS:
+        info = dataset_info(flag)
+        assert info["spatial_dims"] == (3 if flag.endswith("3d") else 2)
+        assert info["num_classes"] == len(info["label_names"]) >= 2
+    assert dataset_info("pathmnist")["in_channels"] == 3
+    assert dataset_info("chestmnist")["task"].startswith("multi-label")
+    with pytest.raises(ValueError, match="name"):
+        dataset_info("mnist")

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from ignite.engine import Engine, Events
+
+from monai_sre.handlers import AtomicDiskSaver, ResumeFromCheckpoint, SRECheckpointSaver
+
+
+def _trainer(net, opt, sched, losses):
+    def step(engine, batch):
+        opt.zero_grad()
+        loss = net(batch).pow(2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        return [{"loss": loss.detach()}]
+
+    engine = Engine(step)
+    engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: sched.step())
+    return engine
+
+
+def _objects(seed=0):
+    torch.manual_seed(seed)
+    net = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    return net, opt, sched
+
+
+DATA = [torch.ones(2, 3) * i for i in range(3)]
+
+
+def test_atomic_disk_saver_fixed_name_keeps_file(tmp_path):
+    saver = AtomicDiskSaver(str(tmp_path / "ck"), filename="last.pt")
+    saver({"a": torch.tensor(1)}, "ignored_1.pt")
+    saver.remove("ignored_1.pt")  # a fixed name is replaced atomically, never deleted first
+    assert sorted(os.listdir(tmp_path / "ck")) == ["last.pt"]
+    saver({"a": torch.tensor(2)}, "ignored_2.pt")
+    assert torch.load(tmp_path / "ck" / "last.pt")["a"].item() == 2
+    assert sorted(os.listdir(tmp_path / "ck")) == ["last.pt"]  # no temporary file left
+
+
+def test_saver_rejects_bad_arguments(tmp_path):
+    net = torch.nn.Linear(1, 1)
+    with pytest.raises(ValueError, match="n_saved"):
+        SRECheckpointSaver(str(tmp_path), {"model": net}, save_interval=1, interval_filename="last.pt", n_saved=3)
+    with pytest.raises(ValueError, match="engine_key"):
+        SRECheckpointSaver(str(tmp_path), {"model": net}, save_interval=1, engine_key="model")
+    with pytest.raises(TypeError, match="load_dict"):
+        ResumeFromCheckpoint(str(tmp_path / "x.pt"), {})
+
+
+def test_resume_continues_without_losing_epochs(tmp_path):
+    ckpt = tmp_path / "models"
+    # reference: 4 uninterrupted epochs
+    net, opt, sched = _objects()
+    ref_losses: list[float] = []
+    _trainer(net, opt, sched, ref_losses).run(DATA, max_epochs=4)
+    ref_weight = net.weight.detach().clone()
+
+    # run 1: 2 epochs, saving last.pt each epoch
+    net, opt, sched = _objects()
+    losses: list[float] = []
+    engine = _trainer(net, opt, sched, losses)
+    objs = {"model": net, "optimizer": opt, "lr_scheduler": sched}
+    SRECheckpointSaver(str(ckpt), objs, save_interval=1, interval_filename="last.pt", engine_key="trainer").attach(engine)
+    engine.run(DATA, max_epochs=2)
+    assert sorted(os.listdir(ckpt)) == ["last.pt"]
+    state = torch.load(ckpt / "last.pt", weights_only=True)
+    assert set(state) == {"model", "optimizer", "lr_scheduler", "trainer"}
+    assert state["trainer"]["iteration"] == 2 * len(DATA)  # Ignite stores the iteration
+
+    # run 2: fresh objects (a new process), resume and continue to 4 epochs
+    net, opt, sched = _objects(seed=123)
+    engine = _trainer(net, opt, sched, losses)
+    objs = {"model": net, "optimizer": opt, "lr_scheduler": sched}
+    resume = ResumeFromCheckpoint(str(ckpt / "last.pt"), objs, engine_key="trainer")
+    resume.attach(engine)
+    resume.attach(engine)  # attaching twice registers once
+    SRECheckpointSaver(str(ckpt), objs, save_interval=1, interval_filename="last.pt", engine_key="trainer").attach(engine)
+    engine.run(DATA, max_epochs=4)
+    assert resume.resumed_epoch == 2
+    assert engine.state.epoch == 4 and engine.state.iteration == 4 * len(DATA)
+    assert len(losses) == len(ref_losses)  # no epoch repeated or skipped
+    assert torch.allclose(torch.tensor(losses), torch.tensor(ref_losses), atol=1e-6)
+    assert torch.allclose(net.weight, ref_weight, atol=1e-6)
+    assert torch.load(ckpt / "last.pt", weights_only=True)["trainer"]["iteration"] == 4 * len(DATA)
+
+
+def test_resume_missing_file_starts_fresh_and_disabled_skips(tmp_path):
+    net, opt, sched = _objects()
+    losses: list[float] = []
+    engine = _trainer(net, opt, sched, losses)
+    resume = ResumeFromCheckpoint(str(tmp_path / "absent.pt"), {"model": net})
+    resume.attach(engine)
+    engine.run(DATA, max_epochs=1)
+    assert resume.resumed_epoch is None and engine.state.epoch == 1
+
+    torch.save({"model": net.state_dict()}, tmp_path / "present.pt")
+    off = ResumeFromCheckpoint(str(tmp_path / "present.pt"), {"model": net}, enabled=False)
+    engine2 = _trainer(net, opt, sched, losses)
+    off.attach(engine2)
+    engine2.run(DATA, max_epochs=1)
+    assert off.resumed_epoch is None
+
+
+def test_best_saver_state_round_trip(tmp_path):
+    net = torch.nn.Linear(1, 1)
+    evaluator = Engine(lambda e, b: None)
+    scores = iter([0.5, 0.9, 0.7])
+
+    @evaluator.on(Events.EPOCH_COMPLETED)
+    def _metric(engine):
+        engine.state.metrics["acc"] = next(scores)
+
+    saver = SRECheckpointSaver(
+        str(tmp_path), {"model": net}, save_key_metric=True, key_metric_name="acc", key_metric_filename="model.pt"
+    )
+    saver.attach(evaluator)
+    for _ in range(3):
+        evaluator.run([0], max_epochs=1)
+    state = saver.state_dict()
+    assert [priority for priority, _ in state["_saved"]] == [0.9]
+    fresh = SRECheckpointSaver(
+        str(tmp_path), {"model": net}, save_key_metric=True, key_metric_name="acc", key_metric_filename="model.pt"
+    )
+    fresh.load_state_dict(state)
+    assert fresh.state_dict() == state
+    assert sorted(os.listdir(tmp_path)) == ["model.pt"]

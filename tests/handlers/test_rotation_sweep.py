@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+
+import pytest
+import torch
+from ignite.engine import Engine
+from monai.data import DataLoader
+
+from monai_sre.handlers import RotationSweep, make_views, rotation_sweep, summarize_sweep, write_sweep
+
+VIEW_COUNTS = [(3, 1 + 39 + 3), (2, 1 + 37 + 2)]
+
+
+class PooledNet(torch.nn.Module):
+    """Rotation/flip-invariant classifier: per-channel global mean and max -> linear."""
+
+    def __init__(self, num_classes=2):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, num_classes)
+
+    def forward(self, x):
+        flat = x.flatten(2)
+        return self.fc(torch.cat([flat.mean(-1), flat.amax(-1)], dim=1))
+
+
+class CornerNet(torch.nn.Module):
+    """Not invariant: reads one corner voxel (and its mirror), so rotations change its output."""
+
+    def forward(self, x):
+        c = x.flatten(2)[..., 0]
+        return torch.cat([c, -c], dim=1)
+
+
+def _data(spatial_dims, n=8, size=16):
+    g = torch.Generator().manual_seed(0)
+    items = []
+    for i in range(n):
+        img = torch.rand((1,) + (size,) * spatial_dims, generator=g) * 0.1
+        label = i % 2
+        if label:  # a bright central blob: class 1 has a higher max and mean
+            sl = (slice(None),) + (slice(size // 2 - 2, size // 2 + 2),) * spatial_dims
+            img[sl] = 1.0
+        items.append({"image": img, "label": torch.tensor([label])})
+    return items
+
+
+@pytest.mark.parametrize("spatial_dims, count", VIEW_COUNTS)
+def test_make_views_paper_protocol(spatial_dims, count):
+    views = make_views(spatial_dims)
+    assert len(views) == count
+    assert views[0]["kind"] == "original"
+    assert len({v.name for v in views}) == count  # unique names (CSV rows)
+
+
+def test_invariant_net_exact_at_right_angles_and_flips():
+    torch.manual_seed(0)
+    net = PooledNet()
+    with torch.no_grad():  # class 1 <=> larger max: a sensible fixed classifier
+        net.fc.weight.copy_(torch.tensor([[0.0, -5.0], [0.0, 5.0]]))
+        net.fc.bias.copy_(torch.tensor([2.5, -2.5]))
+    loader = DataLoader(_data(3), batch_size=4)
+    views = make_views(3, rotations=[(0, 90), (1, 180), (2, 270), (2, 30)])
+    rows = rotation_sweep(net, loader, 3, "binary-class", views=views, backend="monai")
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["original"]["acc"] == 1.0
+    for name in ("rot_axis0_90", "rot_axis1_180", "rot_axis2_270", "flip_axis0", "flip_axis1", "flip_axis2"):
+        assert by_name[name]["acc"] == by_name["original"]["acc"]
+        assert by_name[name]["auc"] == by_name["original"]["auc"]
+    summary = summarize_sweep(rows)
+    assert summary["gap_ref"] == 0.0 and summary["n_rotations"] == 4 and summary["n_samples"] == 8
+
+
+def test_non_invariant_net_shows_a_gap():
+    loader = DataLoader(_data(2, n=16), batch_size=8)
+    rows = rotation_sweep(CornerNet(), loader, 2, "binary-class", views=make_views(2, [(None, 90)], []))
+    # the corner voxel of a rotated image is a different voxel: scores change, so AUC changes
+    assert rows[0]["auc"] != rows[1]["auc"]
+
+
+def test_torchio_and_monai_backends_agree_on_cpu():
+    net = PooledNet()
+    loader = DataLoader(_data(2), batch_size=4)
+    views = make_views(2, [(None, 90), (None, 180)], [])
+    a = rotation_sweep(net, loader, 2, "multi-class", views=views, backend="torchio")
+    b = rotation_sweep(net, loader, 2, "multi-class", views=views, backend="monai")
+    assert [r["acc"] for r in a] == [r["acc"] for r in b]
+
+
+def test_write_sweep_outputs(tmp_path):
+    rows = [
+        {"kind": "original", "axis": None, "angle": 0.0, "name": "original", "acc": 0.9, "auc": 0.95, "n": 10},
+        {"kind": "rotation", "axis": 0, "angle": 0.0, "name": "rot_axis0_0", "acc": 0.9, "auc": 0.95, "n": 10},
+        {"kind": "rotation", "axis": 0, "angle": 30.0, "name": "rot_axis0_30", "acc": 0.7, "auc": 0.8, "n": 10},
+        {"kind": "rotation", "axis": 1, "angle": 30.0, "name": "rot_axis1_30", "acc": 0.5, "auc": math.nan, "n": 10},
+        {"kind": "reflection", "axis": 0, "angle": None, "name": "flip_axis0", "acc": 0.8, "auc": 0.9, "n": 10},
+    ]
+    paths = write_sweep(rows, str(tmp_path / "out"))
+    assert sorted(os.listdir(tmp_path / "out")) == ["rotated.csv", "rotated.json", "rotated.png", "rotated_summary.csv"]
+    with open(paths["csv"]) as f:
+        assert [r["name"] for r in csv.DictReader(f)] == [r["name"] for r in rows]
+    data = json.load(open(paths["json"]))
+    assert data["summary"]["Orig."] == 0.9
+    assert data["summary"]["Rot."] == pytest.approx(0.7)
+    assert data["summary"]["Ref."] == pytest.approx(0.8)
+    assert data["summary"]["gap_rot"] == pytest.approx(0.2)
+    assert data["summary"]["worst_rot"] == 0.5
+    assert data["views"][3]["auc"] is None  # NaN written as JSON null
+    assert open(paths["png"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_handler_on_dummy_evaluator(tmp_path):
+    net = PooledNet()
+    engine = Engine(lambda e, b: None)
+    engine.network = net
+    engine.data_loader = DataLoader(_data(2), batch_size=4)
+    handler = RotationSweep(str(tmp_path), 2, "binary-class", rotations=[(None, 0), (None, 90)], reflections=[1])
+    handler.attach(engine)
+    handler.attach(engine)
+    engine.run([0], max_epochs=1)
+    assert len(handler.results) == 4
+    assert os.path.isfile(handler.paths["png"])
+    assert set(handler.summary) >= {"Orig.", "Rot.", "Ref.", "gap_rot"}
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="spatial_dims"):
+        RotationSweep("x", 4, "binary-class")
+    with pytest.raises(ValueError, match="task"):
+        RotationSweep("x", 2, "regression")
+    with pytest.raises(ValueError, match="backend"):
+        rotation_sweep(PooledNet(), [], 2, "binary-class", backend="scipy")
+    with pytest.raises(ValueError, match="no batches"):
+        rotation_sweep(PooledNet(), [], 2, "binary-class")
+    with pytest.raises(ValueError, match="original"):
+        summarize_sweep([])

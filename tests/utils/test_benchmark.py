@@ -1,0 +1,39 @@
+"""The benchmark helpers: interleaved timing, a tiny layer grid, tables and JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from monai_sre.utils import benchmark
+
+
+def test_interleaved_medians_orders_work():
+    calls = []
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    times = benchmark.interleaved_medians(fns, torch.device("cpu"), warmup=1, repeats=3)
+    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+    assert calls == ["a", "b"] * 4  # round-robin, warm-up included
+
+
+def test_tiny_layer_grid_table_and_json(monkeypatch):
+    monkeypatch.setitem(benchmark._LAYER_GRID, True, [(2, 4, (3,), 8, 1)])
+    result = benchmark.run_benchmark("cpu", quick=True, sections=["layers"], clock="cpu")
+    (row,) = result["layers"]
+    assert set(row["train_ms"]) == {"conv", "dense", "bands", "auto"}
+    assert row["auto_path_train"] in ("dense", "filter_mix", "mix_filter")
+    # the band path runs fewer FLOPs than the dense kernel; params: SRE has bands, not taps
+    assert row["gflops"]["bands"] < row["gflops"]["dense"]
+    assert row["params"]["dense"] < row["params"]["conv"]
+    table = benchmark.format_tables(result)
+    assert "| 2 | 4 | 3 |" in table
+    json.dumps(result)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="sections"):
+        benchmark.run_benchmark("cpu", sections=["gpu"])
+    with pytest.raises(ValueError, match="clock"):
+        benchmark.run_benchmark("cpu", clock="sundial")
