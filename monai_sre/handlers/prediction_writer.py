@@ -11,7 +11,8 @@ import torch
 from monai.networks import eval_mode
 from monai.utils import IgniteInfo, min_version, optional_import
 
-from monai_sre.handlers.rotation_sweep import _atomic_write, score_activation
+from monai_sre.handlers.rotation_sweep import score_activation
+from monai_sre.utils.io import atomic_write
 from monai_sre.transforms.rotation import rotate
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
@@ -147,7 +148,7 @@ class PredictionWriter:
         writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
-        _atomic_write(self.output_file, buf.getvalue().encode())
+        atomic_write(self.output_file, buf.getvalue().encode())
         msg = f"Wrote {len(self.rows)} predictions to {self.output_file}"
         if self.rotations:
             n_inv = sum(bool(r["invariant"]) for r in self.rows)

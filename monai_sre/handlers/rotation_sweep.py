@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ import torch
 from monai.utils import IgniteInfo, min_version, optional_import
 
 from monai_sre.transforms.rotation import reflection_protocol, rotate, rotation_protocol
+from monai_sre.utils.io import atomic_write
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
 if TYPE_CHECKING:
@@ -222,20 +222,6 @@ def summarize_sweep(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _plot(results: Sequence[dict[str, Any]], summary: dict[str, Any], title: str) -> bytes:
     import matplotlib
 
@@ -278,19 +264,19 @@ def write_sweep(
              {"json": ".json", "csv": ".csv", "summary": "_summary.csv", "png": ".png"}.items()}
     clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in results]
     sclean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
-    _atomic_write(paths["json"], json.dumps({"summary": sclean, "views": clean}, indent=2).encode())
+    atomic_write(paths["json"], json.dumps({"summary": sclean, "views": clean}, indent=2).encode())
     fields = ["name", "kind", "axis", "angle", "acc", "auc", "n"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(results)
-    _atomic_write(paths["csv"], buf.getvalue().encode())
+    atomic_write(paths["csv"], buf.getvalue().encode())
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(summary), lineterminator="\n")
     writer.writeheader()
     writer.writerow(summary)
-    _atomic_write(paths["summary"], buf.getvalue().encode())
-    _atomic_write(paths["png"], _plot(results, summary, title))
+    atomic_write(paths["summary"], buf.getvalue().encode())
+    atomic_write(paths["png"], _plot(results, summary, title))
     return paths
 
 

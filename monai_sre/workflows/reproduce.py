@@ -19,11 +19,12 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from monai_sre.utils.io import atomic_write
 
 from .bundle_root import find_bundle_root
 
@@ -68,19 +69,6 @@ PROFILES: dict[str, dict[int, dict[str, Any]]] = {
 }
 
 _SPATIAL_DIMS = {"breastmnist": 2, "adrenalmnist3d": 3}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=path.name)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _spatial_dims(dataset: str) -> int:
@@ -181,7 +169,7 @@ def run_pair(run: dict[str, Any], output_dir: str | os.PathLike, data_root: str 
         "peak_rss_mb_train": train_mb,
         "peak_rss_mb_eval": eval_mb,
     }
-    _atomic_write(done, json.dumps(result, indent=2))
+    atomic_write(done, json.dumps(result, indent=2))
     return result
 
 
@@ -254,8 +242,8 @@ def aggregate(results: list[dict[str, Any]], output_dir: str | os.PathLike, prof
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["dataset"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_write(paths["csv"], buf.getvalue())
-    _atomic_write(paths["json"], json.dumps({"profile": profile, "rows": rows, "ttests": tests,
+    atomic_write(paths["csv"], buf.getvalue())
+    atomic_write(paths["json"], json.dumps({"profile": profile, "rows": rows, "ttests": tests,
                                              "elapsed_seconds": elapsed,
                                              "settings": {f"{r['dataset']}/{r['model']}": r["settings"]
                                                           for r in results}}, indent=2))
@@ -275,7 +263,7 @@ def aggregate(results: list[dict[str, Any]], output_dir: str | os.PathLike, prof
     for t in tests:
         lines.append(f"| {t['comparison']} | {t['n_datasets']} | {_fmt(t['mean_diff_pts'], 2)} | {_fmt(t['t'], 3)} |"
                      f" {_fmt(t['p'], 3)} |")
-    _atomic_write(paths["md"], "\n".join(lines) + "\n")
+    atomic_write(paths["md"], "\n".join(lines) + "\n")
     _plot_curves(results, paths["png"])
     return paths
 
@@ -307,11 +295,7 @@ def _plot_curves(results: list[dict[str, Any]], path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=path.name)
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write(path, buf.getvalue())
 
 
 def reproduce(datasets: Sequence[str], output_dir: str | os.PathLike, data_root: str | None = None,

@@ -1,0 +1,216 @@
+"""Smoke and property tests shared by both bundles (tiny data, 1 epoch, tiny widths).
+
+Each ``tests/bundles/test_<bundle>.py`` defines a ``spec`` fixture (a :class:`BundleSpec`) and imports these tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bundle_utils import BUNDLES, REPO, SCHEMA, TINY, run_workflow, workflow
+
+__all__ = ["BundleSpec", "trained"] + [  # the shared tests, collected in every module that imports them
+    "test_metadata_verifies", "test_bundle_root_from_any_working_directory", "test_baseline_is_one_override",
+    "test_train_writes_checkpoints_and_tensorboard", "test_resume_continues_from_last_epoch",
+    "test_evaluate_reports_test_accuracy_and_auc", "test_evaluate_rotated_writes_table_summary_and_plot",
+    "test_inference_with_rotation_check", "test_ckpt_export_torchscript_matches_checkpoint",
+    "test_multi_gpu_config_on_cpu_gloo",
+]
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    """What differs between the bundles' tests."""
+
+    name: str
+    flag: str
+    dims: int
+    default_run: str
+    baseline: str
+    rotation_views: set = field(hash=False)
+    exact_rotations: list = field(hash=False)
+    prob_columns: tuple = ()
+
+    @property
+    def configs(self) -> Path:
+        return BUNDLES / self.name / "configs"
+
+    train = property(lambda self: self.configs / "train.json")
+    evaluate = property(lambda self: self.configs / "evaluate.json")
+    rotated = property(lambda self: self.configs / "evaluate_rotated.json")
+    inference = property(lambda self: self.configs / "inference.json")
+    multi_gpu = property(lambda self: self.configs / "multi_gpu_train.json")
+
+
+def _overrides(spec, tiny_data, out):
+    return {"dataset": spec.flag, "data_root": tiny_data[spec.flag], "output_dir": str(out), **TINY}
+
+
+@pytest.fixture(scope="module")
+def trained(spec, tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"{spec.name}_run")
+    wf = run_workflow([spec.train], run_id="training", **_overrides(spec, tiny_data, out))
+    return wf, out
+
+
+def test_metadata_verifies(spec):
+    if not SCHEMA.is_file():
+        pytest.skip(f"schema not found at {SCHEMA}")
+    from monai.bundle import verify_metadata
+
+    verify_metadata(meta_file=str(spec.configs / "metadata.json"), filepath=str(SCHEMA))  # raises on error
+
+
+@pytest.mark.parametrize("where", ["repo", "bundle", "elsewhere"])
+def test_bundle_root_from_any_working_directory(spec, where, tmp_path, monkeypatch):
+    cwd, config = {"repo": (REPO, f"bundles/{spec.name}/configs/train.json"),
+                   "bundle": (BUNDLES / spec.name, "configs/train.json"), "elsewhere": (tmp_path, str(spec.train))}[where]
+    monkeypatch.chdir(cwd)
+    wf = workflow([config], run_id="training")
+    assert wf.parser.get_parsed_content("bundle_root") == str(BUNDLES / spec.name)
+    assert wf.parser.get_parsed_content("output_dir") == str(BUNDLES / spec.name / "runs" / spec.default_run)
+
+
+def test_baseline_is_one_override(spec):
+    sre = workflow([spec.train], run_id="training").parser.get_parsed_content("network_def")
+    base = workflow([spec.train], run_id="training", network_name=spec.baseline).parser.get_parsed_content("network_def")
+    n_sre, n_base = (sum(p.numel() for p in m.parameters()) for m in (sre, base))
+    assert type(sre) is type(base) and n_sre < n_base  # same class, SRE kernels have fewer parameters
+
+
+@pytest.mark.slow
+def test_train_writes_checkpoints_and_tensorboard(trained):
+    wf, out = trained
+    assert sorted(os.listdir(out / "models")) == ["last.pt", "model.pt"]
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(out / "tensorboard"))
+    last = torch.load(out / "models" / "last.pt", weights_only=True)
+    assert set(last) == {"model", "optimizer", "lr_scheduler", "trainer", "best_saver"}
+    iters = len(wf.parser.get_parsed_content("train#dataloader"))
+    assert last["trainer"]["iteration"] == iters and last["lr_scheduler"]["last_epoch"] == 1
+    net = wf.parser.get_parsed_content("network_def")
+    net.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))  # plain state dict
+    evaluator = wf.parser.get_parsed_content("validate#evaluator")
+    assert 0.0 <= evaluator.state.metrics["val_acc"] <= 1.0 and "val_auc" in evaluator.state.metrics
+    assert isinstance(wf.parser.get_parsed_content("loss").loss, torch.nn.CrossEntropyLoss)
+
+
+@pytest.mark.slow
+def test_resume_continues_from_last_epoch(spec, trained, tiny_data, tmp_path):
+    _, out = trained
+    shutil.copytree(out, tmp_path / "run")
+    wf = run_workflow([spec.train], run_id="training", **{**_overrides(spec, tiny_data, tmp_path / "run"), "epochs": 2})
+    trainer = wf.parser.get_parsed_content("train#trainer")
+    resume = wf.parser.get_parsed_content("train#handlers#0")
+    iters = len(wf.parser.get_parsed_content("train#dataloader"))
+    assert resume.resumed_epoch == 1  # epoch 1 came from the checkpoint, not re-run
+    assert trainer.state.epoch == 2 and trainer.state.iteration == 2 * iters
+    last = torch.load(tmp_path / "run" / "models" / "last.pt", weights_only=True)
+    assert last["trainer"]["iteration"] == 2 * iters and last["lr_scheduler"]["last_epoch"] == 2
+
+
+@pytest.mark.slow
+def test_evaluate_reports_test_accuracy_and_auc(spec, trained, tiny_data):
+    _, out = trained
+    wf = run_workflow([spec.train, spec.evaluate], run_id="evaluating", **_overrides(spec, tiny_data, out))
+    metrics = wf.parser.get_parsed_content("validate#evaluator").state.metrics
+    with open(out / "eval" / "metrics.csv") as f:
+        saved = dict(line.split(",") for line in f.read().strip().splitlines())
+    assert float(saved["test_acc"]) == pytest.approx(metrics["test_acc"])
+    # recompute on the test split with the saved best model
+    net = wf.parser.get_parsed_content("network_def").eval()
+    net.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))
+    ds = wf.parser.get_parsed_content("validate#dataset")
+    with torch.no_grad():
+        pred = [int(net(ds[i]["image"][None]).argmax()) for i in range(len(ds))]
+    labels = [int(np.asarray(ds[i]["label"]).reshape(-1)[0]) for i in range(len(ds))]
+    assert metrics["test_acc"] == pytest.approx(np.mean(np.array(pred) == np.array(labels)))
+    assert 0.0 <= metrics["test_auc"] <= 1.0
+
+
+@pytest.mark.slow
+def test_evaluate_rotated_writes_table_summary_and_plot(spec, trained, tiny_data):
+    _, out = trained
+    wf = run_workflow([spec.train, spec.evaluate, spec.rotated], run_id="evaluating",
+                      **_overrides(spec, tiny_data, out))
+    rot = out / "rotated"
+    assert sorted(os.listdir(rot)) == ["rotated.csv", "rotated.json", "rotated.png", "rotated_summary.csv"]
+    with open(rot / "rotated.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 + len(spec.rotation_views) + spec.dims
+    assert {(r["axis"], r["angle"]) for r in rows if r["kind"] == "rotation"} == spec.rotation_views
+    summary = json.load(open(rot / "rotated.json"))["summary"]
+    test_acc = wf.parser.get_parsed_content("validate#evaluator").state.metrics["test_acc"]
+    assert summary["Orig."] == pytest.approx(test_acc)
+    # the SRE network is invariant to the grid symmetries: 90-degree rotations and flips keep the accuracy
+    for r in rows:
+        if r["kind"] == "reflection" or (r["kind"] == "rotation" and float(r["angle"]) % 90 == 0):
+            assert float(r["acc"]) == pytest.approx(summary["Orig."])
+
+
+@pytest.mark.slow
+def test_inference_with_rotation_check(spec, trained, tiny_data, tmp_path):
+    from monai_sre.workflows import export_images
+
+    _, out = trained
+    paths = export_images(spec.flag, tmp_path / "images", split="test", n=3, root=tiny_data[spec.flag])
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps({"test": [{"image": os.path.relpath(p, tmp_path)} for p in paths[:2]]}))
+    sources = [(str(tmp_path / "images"), 3), (str(datalist), 2)]
+    if spec.dims == 3:  # a real NIfTI volume shipped with nibabel
+        import nibabel
+
+        sources.append((os.path.join(os.path.dirname(nibabel.__file__), "tests", "data", "anatomical.nii"), 1))
+    for i, (source, n) in enumerate(sources):
+        pred_file = tmp_path / f"pred_{i}.csv"
+        run_workflow([spec.inference], run_id="inferring", dataset=spec.flag, output_dir=str(out), input=source,
+                     widths=TINY["widths"], prediction_file=str(pred_file), rotations=spec.exact_rotations)
+        with open(pred_file) as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == n
+        for r in rows:
+            assert sum(float(r[k]) for k in spec.prob_columns) == pytest.approx(1.0, abs=1e-5)
+            assert r["invariant"] == "True" and float(r["max_prob_change"]) < 1e-4  # exact grid rotations
+
+
+@pytest.mark.slow
+def test_ckpt_export_torchscript_matches_checkpoint(spec, trained, tmp_path):
+    from monai.bundle import ckpt_export
+
+    _, out = trained
+    ts_file = tmp_path / "model.ts"
+    ckpt_export(net_id="network_def", filepath=str(ts_file), ckpt_file=str(out / "models" / "model.pt"),
+                meta_file=str(spec.configs / "metadata.json"), config_file=str(spec.inference), dataset=spec.flag,
+                widths=TINY["widths"])
+    scripted = torch.jit.load(str(ts_file))
+    wf = workflow([spec.inference], run_id="inferring", dataset=spec.flag, widths=TINY["widths"])
+    net = wf.parser.get_parsed_content("network_def").eval()
+    net.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))
+    x = torch.rand(2, 1, *([28] * spec.dims))
+    with torch.no_grad():
+        assert torch.allclose(scripted(x), net(x), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_multi_gpu_config_on_cpu_gloo(spec, tiny_data, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "monai.bundle",
+           "run", "training", "--config_file", f"['{spec.train}','{spec.multi_gpu}']", "--logging_file", "False",
+           "--dataset", spec.flag, "--data_root", tiny_data[spec.flag], "--output_dir", str(out), "--epochs", "1",
+           "--widths", "[4,4,4,4]", "--batch_size", "4", "--progress_bar", "False"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = torch.load(out / "models" / "last.pt", weights_only=True)
+    assert last["trainer"]["iteration"] == 2  # 16 samples / 2 ranks / batch 4 per rank
+    assert not any(k.startswith("module.") for k in last["model"])  # saved unwrapped from DDP
