@@ -56,10 +56,11 @@ MODELS: dict[int, dict[str, str]] = {
 
 # Training profiles. "cpu" is sized so that both datasets and both models finish within an hour on a 2-core CPU;
 # "paper" is the paper's setting (full widths, 100 epochs, batch 4 in 3D and 128 in 2D) via the bundles'
-# paper_profile.json overlay.
+# paper_profile.json overlay. The 2D learning rate of the CPU profile was picked on BreastMNIST *validation* accuracy
+# of SRE-R18 (best val acc: 0.795 at lr 0.05, 0.756 at 0.02, 0.808 at 0.01), never on the test split.
 PROFILES: dict[str, dict[int, dict[str, Any]]] = {
     "cpu": {
-        2: {"widths": [16, 32, 64, 128], "epochs": 30, "batch_size": 64, "learning_rate": 0.05},
+        2: {"widths": [16, 32, 64, 128], "epochs": 30, "batch_size": 64, "learning_rate": 0.01},
         3: {"widths": [16, 32, 64, 128], "epochs": 15, "batch_size": 16, "learning_rate": 0.05},
     },
     "paper": {
