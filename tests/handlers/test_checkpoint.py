@@ -6,7 +6,7 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 
-from monai_sre.handlers import AtomicDiskSaver, ResumeFromCheckpoint, SRECheckpointSaver
+from monai_sre.handlers import AtomicDiskSaver, ResumeFromCheckpoint, SRECheckpointLoader, SRECheckpointSaver
 
 
 def _trainer(net, opt, sched, losses):
@@ -131,3 +131,72 @@ def test_best_saver_state_round_trip(tmp_path):
     fresh.load_state_dict(state)
     assert fresh.state_dict() == state
     assert sorted(os.listdir(tmp_path)) == ["model.pt"]
+
+
+@pytest.mark.parametrize("name", ["last.pt", "model.pt"])
+def test_truncated_checkpoint_error_names_the_file(tmp_path, name):
+    net, opt, sched = _objects()
+    path = tmp_path / name
+    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict()}, path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a copy killed half-way
+    engine = _trainer(net, opt, sched, [])
+    resume = ResumeFromCheckpoint(str(path), {"model": net, "optimizer": opt})
+    with pytest.raises(RuntimeError, match=f"checkpoint .*{name}.*truncated or corrupt"):
+        resume(engine)
+    with pytest.raises(RuntimeError, match=f"{name}.*Restore a good copy"):
+        SRECheckpointLoader(str(path), {"model": net})(engine)
+    with pytest.raises(FileNotFoundError, match="absent.pt"):
+        SRECheckpointLoader(str(tmp_path / "absent.pt"), {"model": net})(engine)
+
+
+def _run_with_schedule(ckpt, epochs, extend=True):
+    net, opt, sched = _objects()
+    sched.T_max = epochs  # the configured length, as train.json sets T_max=@epochs
+    lrs: list[float] = []
+    engine = _trainer(net, opt, sched, [])
+    engine.add_event_handler(Events.EPOCH_STARTED, lambda e: lrs.append(opt.param_groups[0]["lr"]))
+    objs = {"model": net, "optimizer": opt, "lr_scheduler": sched}
+    ResumeFromCheckpoint(str(ckpt / "last.pt"), objs, engine_key="trainer", extend_schedule=extend).attach(engine)
+    SRECheckpointSaver(str(ckpt), objs, save_interval=1, interval_filename="last.pt", engine_key="trainer").attach(engine)
+    engine.run(DATA, max_epochs=epochs)
+    return lrs
+
+
+def test_more_epochs_on_a_finished_run_extend_the_cosine_schedule(tmp_path):
+    assert _run_with_schedule(tmp_path, 2) == pytest.approx([0.1, 0.05])  # finished: cosine over 2 epochs
+    # re-run with 4 epochs: continues on the 4-epoch cosine (lr 0.05, then 0.1 * (1 + cos(3 pi / 4)) / 2), not at 0
+    assert _run_with_schedule(tmp_path, 4) == pytest.approx([0.05, 0.1 * (1 - 0.5 ** 0.5) / 2])
+    with pytest.raises(ValueError, match="T_max=4 epochs but the run is configured with T_max=6"):
+        _run_with_schedule(tmp_path, 6, extend=False)
+
+
+def test_resume_restores_the_evaluators_best_metric(tmp_path):
+    net, opt, sched = _objects()
+    evaluator = Engine(lambda e, b: None)
+    evaluator.state.best_metric, evaluator.state.best_metric_epoch = 0.9, 2
+    saver = SRECheckpointSaver(str(tmp_path), {"model": net}, save_key_metric=True, key_metric_name="acc",
+                               key_metric_filename="model.pt")
+    saver.attach(evaluator)
+    state = saver.state_dict()
+    fresh_evaluator = Engine(lambda e, b: None)
+    fresh_evaluator.state.best_metric, fresh_evaluator.state.best_metric_epoch = -1, -1  # as MONAI starts
+    fresh = SRECheckpointSaver(str(tmp_path), {"model": net}, save_key_metric=True, key_metric_name="acc",
+                               key_metric_filename="model.pt")
+    fresh.attach(fresh_evaluator)
+    fresh.load_state_dict(state)
+    assert (fresh_evaluator.state.best_metric, fresh_evaluator.state.best_metric_epoch) == (0.9, 2)
+
+
+def test_amp_grad_scaler_is_saved_and_restored(tmp_path):
+    net, opt, sched = _objects()
+    engine = _trainer(net, opt, sched, [])
+    engine.scaler_ = torch.amp.GradScaler("cpu", init_scale=512.0)  # what MONAI's trainer holds with amp=True
+    objs = {"model": net, "optimizer": opt, "lr_scheduler": sched}
+    SRECheckpointSaver(str(tmp_path), objs, save_interval=1, interval_filename="last.pt", engine_key="trainer").attach(engine)
+    engine.run(DATA, max_epochs=1)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["grad_scaler"]["scale"] == 512.0
+    engine2 = _trainer(net, opt, sched, [])
+    engine2.scaler_ = torch.amp.GradScaler("cpu", init_scale=2.0)
+    ResumeFromCheckpoint(str(tmp_path / "last.pt"), objs, engine_key="trainer").attach(engine2)
+    engine2.run(DATA, max_epochs=2)
+    assert engine2.scaler_.get_scale() == 512.0

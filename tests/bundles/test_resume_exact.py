@@ -1,0 +1,77 @@
+"""A real training run killed with SIGKILL in the middle of an epoch and re-run ends bit-identical to an
+uninterrupted run with the same seed (weights, optimizer state, metrics, best model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+from bundle_utils import BUNDLES, REPO, TINY
+
+# runs the 3D bundle's train.json in a fresh process; argv: output_dir, data_root, iteration to SIGKILL at (0: none)
+RUNNER = """
+import os, signal, sys
+import torch
+from ignite.engine import Events
+from monai.bundle import ConfigWorkflow
+torch.set_num_threads(1)
+out, root, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+wf = ConfigWorkflow(config_file=sys.argv[4], run_id="training", logging_file=False, workflow_type=None,
+                    dataset="adrenalmnist3d", data_root=root, output_dir=out, epochs=3, batch_size=4,
+                    widths=[4, 4, 4, 4], num_workers=0, progress_bar=False)
+wf.initialize()
+if kill_at:
+    trainer = wf.parser.get_parsed_content("train#trainer")
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(once=kill_at), lambda e: os.kill(os.getpid(), signal.SIGKILL))
+wf.run()
+print("resumed_epoch", wf.parser.get_parsed_content("train#handlers#0").resumed_epoch)
+state = wf.parser.get_parsed_content("validate#evaluator").state
+print("best", state.best_metric, state.best_metric_epoch)
+wf.finalize()
+"""
+
+
+def _train(out, root, kill_at=0):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-c", RUNNER, str(out), root, str(kill_at), str(BUNDLES / "sre_r3d" / "configs" / "train.json")]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _metrics(out):
+    history = json.loads((out / "history.json").read_text())["history"]
+    return [{k: v for k, v in r.items() if k in ("epoch", "loss", "lr", "val_acc", "val_auc")} for r in history]
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_bit_identical(tiny_data, tmp_path):
+    assert TINY["num_workers"] == 0
+    root = tiny_data["adrenalmnist3d"]  # 16 training samples: 4 iterations of 4 per epoch
+    ref = _train(tmp_path / "ref", root)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+
+    killed = _train(tmp_path / "run", root, kill_at=6)  # in the middle of epoch 2
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert torch.load(tmp_path / "run" / "models" / "last.pt", weights_only=True)["trainer"]["iteration"] == 4  # epoch 1
+    resumed = _train(tmp_path / "run", root)  # the same command again
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed_epoch 1" in resumed.stdout  # epoch 1 came from the checkpoint, epochs 2 and 3 were trained
+
+    for name in ("last.pt", "model.pt"):
+        a = torch.load(tmp_path / "ref" / "models" / name, weights_only=True)
+        b = torch.load(tmp_path / "run" / "models" / name, weights_only=True)
+        a, b = (x.get("model", x) for x in (a, b))
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    ref_last = torch.load(tmp_path / "ref" / "models" / "last.pt", weights_only=True)
+    run_last = torch.load(tmp_path / "run" / "models" / "last.pt", weights_only=True)
+    for k, v in ref_last["optimizer"]["state"].items():
+        assert torch.equal(v["momentum_buffer"], run_last["optimizer"]["state"][k]["momentum_buffer"])
+    assert ref_last["best_saver"] == run_last["best_saver"]  # best metric, its epoch and the saved best file
+    assert _metrics(tmp_path / "run") == _metrics(tmp_path / "ref")
+    best = [line for line in ref.stdout.splitlines() if line.startswith("best ")]
+    assert best and best == [line for line in resumed.stdout.splitlines() if line.startswith("best ")]
