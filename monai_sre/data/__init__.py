@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from .datasets import dataset_info, get_dataset
 from .medmnist import MEDMNIST_FLAGS, MEDMNIST_SIZES, MedMNISTDataset, NpzClassificationDataset, default_root
-from .nifti import DATALIST_SPLITS, NiftiDataset, load_datalist, nifti_dataset, nifti_transforms
+from .nifti import (
+    DATALIST_SPLITS,
+    NiftiDataset,
+    check_datalist,
+    load_datalist,
+    load_error,
+    nifti_dataset,
+    nifti_transforms,
+)
 from .synthetic import SYNTHETIC_INFO, SYNTHETIC_NAMES, default_cache, make_synthetic, synthetic_name
 
 __all__ = [
@@ -16,11 +24,13 @@ __all__ = [
     "NpzClassificationDataset",
     "SYNTHETIC_INFO",
     "SYNTHETIC_NAMES",
+    "check_datalist",
     "dataset_info",
     "default_cache",
     "default_root",
     "get_dataset",
     "load_datalist",
+    "load_error",
     "make_synthetic",
     "nifti_dataset",
     "nifti_transforms",

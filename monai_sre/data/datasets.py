@@ -9,8 +9,8 @@ import numpy as np
 from monai.utils import optional_import
 from torch.utils.data import Dataset
 
-from .medmnist import MedMNISTDataset, NpzClassificationDataset
-from .nifti import load_datalist, nifti_dataset
+from .medmnist import MedMNISTDataset, NpzClassificationDataset, read_npz
+from .nifti import check_datalist, nifti_dataset
 from .synthetic import SYNTHETIC_INFO, default_cache, make_synthetic
 
 medmnist, _has_medmnist = optional_import("medmnist")
@@ -43,27 +43,33 @@ def get_dataset(
         transform: dictionary transform applied to every item.
 
     Raises:
-        ValueError: unknown name or split.
+        ValueError: unknown name or split, an empty split, or a datalist that fails
+            :func:`~monai_sre.data.check_datalist`.
         FileNotFoundError: missing MedMNIST file or datalist image (named in the message).
+        RuntimeError: a truncated or corrupt npz file (named in the message).
     """
     if split not in _SPLITS:
         raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}.")
     split = _SPLITS[split]
     key = str(name)
+    dataset: Dataset
     if key in SYNTHETIC_INFO:
         dims = SYNTHETIC_INFO[key]["spatial_dims"]
         path = make_synthetic(root if root is not None else default_cache(), spatial_dims=dims, size=size)
-        with np.load(path) as npz:
-            images, labels = npz[f"{split}_images"], npz[f"{split}_labels"]
-        return NpzClassificationDataset(images, labels, spatial_dims=dims, transform=transform)
-    if _is_datalist(key):
+        images, labels = read_npz(path, f"{split}_images", f"{split}_labels")
+        dataset = NpzClassificationDataset(images, labels, spatial_dims=dims, transform=transform)
+    elif _is_datalist(key):
         dl_split = {"train": "training", "val": "validation", "test": "test"}[split]
         return nifti_dataset(key, dl_split, spatial_size=(size,) * 3, base_dir=root, transform=transform)
-    if _has_medmnist and key.lower() in medmnist.INFO:
-        return MedMNISTDataset(key, split, root=root, size=size, transform=transform)
-    raise ValueError(
-        f"name must be 'synthetic3d', 'synthetic2d', a MedMNIST flag or a .json/.csv datalist path, got {name!r}."
-    )
+    elif _has_medmnist and key.lower() in medmnist.INFO:
+        dataset = MedMNISTDataset(key, split, root=root, size=size, transform=transform)
+    else:
+        raise ValueError(
+            f"name must be 'synthetic3d', 'synthetic2d', a MedMNIST flag or a .json/.csv datalist path, got {name!r}."
+        )
+    if len(dataset) == 0:
+        raise ValueError(f"the {split!r} split of dataset {name!r} is empty: a run needs images in every split it uses.")
+    return dataset
 
 
 def dataset_info(name: str | os.PathLike, root: str | os.PathLike | None = None, size: int = 28) -> dict:
@@ -84,8 +90,7 @@ def dataset_info(name: str | os.PathLike, root: str | os.PathLike | None = None,
         return {"spatial_dims": info["spatial_dims"], "in_channels": 1, "num_classes": 2, "task": "binary-class",
                 "label_names": [info["labels"][str(i)] for i in range(2)]}
     if _is_datalist(key):
-        labels = {it["label"] for it in load_datalist(key, "training", root)}
-        num_classes = max(labels) + 1 if labels else 0
+        num_classes = max(it["label"] for it in check_datalist(key, root)["training"]) + 1
         return {"spatial_dims": 3, "in_channels": 1, "num_classes": num_classes,
                 "task": "binary-class" if num_classes == 2 else "multi-class",
                 "label_names": [str(i) for i in range(num_classes)]}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +16,15 @@ from torch.utils.data import Dataset
 
 medmnist, _has_medmnist = optional_import("medmnist")
 
-__all__ = ["MEDMNIST_FLAGS", "MEDMNIST_SIZES", "NpzClassificationDataset", "MedMNISTDataset", "default_root"]
+__all__ = [
+    "MEDMNIST_FLAGS",
+    "MEDMNIST_SIZES",
+    "NpzClassificationDataset",
+    "MedMNISTDataset",
+    "default_root",
+    "read_npz",
+    "NPZ_ERRORS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +56,26 @@ _SPLITS = ("train", "val", "test")
 def default_root() -> str:
     """Directory searched for MedMNIST npz files: ``$MONAI_SRE_DATA`` if set, else ``~/.medmnist``."""
     return os.environ.get("MONAI_SRE_DATA") or os.path.join(os.path.expanduser("~"), ".medmnist")
+
+
+#: what :func:`numpy.load` raises for a truncated or corrupt npz file
+NPZ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
+
+
+def read_npz(path: str | os.PathLike, *keys: str) -> list[np.ndarray]:
+    """Arrays ``keys`` of an npz file, with an error naming the file when it is truncated or corrupt.
+
+    Raises:
+        RuntimeError: if the file cannot be read or lacks one of ``keys``.
+    """
+    try:
+        with np.load(path) as npz:
+            return [npz[k] for k in keys]
+    except NPZ_ERRORS as err:
+        raise RuntimeError(
+            f"npz file {os.path.abspath(path)} cannot be read ({type(err).__name__}: {err}); it is probably truncated "
+            f"or corrupt: delete it and download (MedMNIST) or regenerate (synthetic) it again."
+        ) from err
 
 
 def npz_name(flag: str, size: int = 28) -> str:
@@ -85,7 +115,8 @@ class NpzClassificationDataset(Dataset):
             raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) must have the same length.")
         self.spatial_dims = spatial_dims
         self.images = _to_channel_first(np.asarray(images), spatial_dims)
-        self.labels = np.asarray(labels).reshape(len(labels), -1)
+        labels = np.asarray(labels)
+        self.labels = labels.reshape(len(labels), -1) if len(labels) else labels.reshape(0, 1)
         self.multi_label = multi_label
         self.transform = transform
 
@@ -122,6 +153,7 @@ class MedMNISTDataset(NpzClassificationDataset):
     Raises:
         ValueError: unknown name, split or size.
         FileNotFoundError: the npz is not in ``root`` and ``download=False``; the message names the full path.
+        RuntimeError: the npz is truncated or corrupt; the message names it.
 
     Example:
         >>> ds = MedMNISTDataset("adrenalmnist3d", "test", root="../shared/data/medmnist")  # doctest: +SKIP
@@ -159,7 +191,11 @@ class MedMNISTDataset(NpzClassificationDataset):
         info = medmnist.INFO[flag]
         data_class = getattr(medmnist, info["python_class"])
         logger.debug("loading %s split %s from %s", flag, split, path)
-        raw = data_class(split=split, root=str(root_dir), size=size, download=download)
+        try:
+            raw = data_class(split=split, root=str(root_dir), size=size, download=download)
+        except NPZ_ERRORS:
+            read_npz(path, f"{split}_images", f"{split}_labels")  # raises the error that names the file
+            raise
         self.name, self.size, self.path, self.info = flag, size, path, info
         super().__init__(
             raw.imgs,

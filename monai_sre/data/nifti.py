@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
 from monai.data import Dataset, load_decathlon_datalist
 from monai.transforms import (
     Compose,
@@ -20,8 +23,19 @@ from monai.transforms import (
     ScaleIntensityd,
     Spacingd,
 )
+from monai.utils import ensure_tuple_rep
 
-__all__ = ["load_datalist", "nifti_transforms", "nifti_dataset", "NiftiDataset", "DATALIST_SPLITS"]
+__all__ = [
+    "load_datalist",
+    "load_error",
+    "check_datalist",
+    "nifti_transforms",
+    "nifti_dataset",
+    "NiftiDataset",
+    "DATALIST_SPLITS",
+]
+
+logger = logging.getLogger(__name__)
 
 #: Accepted split names and the datalist key they map to.
 DATALIST_SPLITS = {"train": "training", "training": "training", "val": "validation", "validation": "validation",
@@ -58,7 +72,7 @@ def load_datalist(
         with open(path) as f:
             content = json.load(f)
         if key not in content:
-            raise ValueError(f"datalist {path} has no {key!r} list (keys: {sorted(content)}).")
+            raise _NoSplit(f"datalist {path} has no {key!r} list (keys: {sorted(content)}).")
         items = load_decathlon_datalist(str(path), is_segmentation=False, data_list_key=key, base_dir=str(base))
     elif path.suffix.lower() == ".csv":
         with open(path, newline="") as f:
@@ -78,12 +92,154 @@ def load_datalist(
             raise ValueError(f"datalist {path} entry {i} of {key!r} needs 'image' and 'label', got {sorted(item)}.")
         if not os.path.isfile(item["image"]):
             raise FileNotFoundError(f"image listed in {path} ({key!r} entry {i}) not found: {item['image']}")
-        try:
-            label = int(item["label"])
-        except (TypeError, ValueError):
-            raise ValueError(f"datalist {path} entry {i}: label must be an int, got {item['label']!r}.") from None
-        out.append({**item, "label": label})
+        out.append({**item, "label": _label(item["label"], f"datalist {path} ({key!r} entry {i}, {item['image']})")})
     return out
+
+
+def _label(value: object, where: str) -> int:
+    """A class index from a JSON number or a CSV string: ``1``, ``1.0`` and ``"1"`` pass; ``1.7``, ``-1`` and
+    ``True`` raise ``ValueError`` naming ``where``."""
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            pass
+    if number is None or not math.isfinite(number) or number != int(number) or number < 0:
+        raise ValueError(
+            f"{where}: label must be a non-negative integer class index, got {value!r}. Fix the label in the datalist."
+        )
+    return int(number)
+
+
+def _shape_problem(spatial_shape: Sequence[int], channels: int, expected_channels: int = 1) -> str | None:
+    """Why an image of this spatial shape and channel count is not one ``expected_channels``-channel 3D volume."""
+    if len(spatial_shape) != 3:
+        return (
+            f"is {len(spatial_shape)}D (shape {tuple(spatial_shape)}) but a 3D volume is expected: stack the slices "
+            f"into one volume or leave this file out"
+        )
+    if channels != expected_channels:
+        return (
+            f"has {channels} frames/channels (3D shape {tuple(spatial_shape)}) but the model takes "
+            f"{expected_channels}: split the series into single 3D volumes (or keep one frame) and list those"
+        )
+    return None
+
+
+def _header_problem(image: str, expected_channels: int = 1) -> str | None:
+    """Check a NIfTI header (without reading the voxels): 3D, ``expected_channels`` frames."""
+    import nibabel as nib
+
+    try:
+        shape = tuple(int(n) for n in nib.load(image).shape)
+    except Exception as err:  # nibabel raises several types for unreadable files
+        return f"cannot be read as NIfTI ({type(err).__name__}: {err}); replace the file or leave it out"
+    while len(shape) > 3 and shape[-1] == 1:  # trailing singleton axes, e.g. (X, Y, Z, 1)
+        shape = shape[:-1]
+    return _shape_problem(shape[:3], math.prod(shape[3:]), expected_channels)
+
+
+def _checked(path: str, base_dir: str | None, in_channels: int) -> dict[str, list[dict]]:
+    content = {}
+    for key in ("training", "validation", "test"):
+        try:
+            content[key] = load_datalist(path, key, base_dir)
+        except _NoSplit:
+            continue
+    training = content.get("training", [])
+    if not training:
+        raise ValueError(f"datalist {path} has an empty or missing 'training' list: list at least one labelled image.")
+    num_classes = max(it["label"] for it in training) + 1
+    problems = []
+    for key, items in content.items():
+        for i, item in enumerate(items):
+            if key != "training" and item["label"] >= num_classes:
+                problems.append(
+                    f"{key!r} entry {i} ({item['image']}): label {item['label']} is not one of the {num_classes} "
+                    f"classes of the training list (0..{num_classes - 1})"
+                )
+            why = _header_problem(item["image"], in_channels)
+            if why is not None:
+                problems.append(f"{key!r} entry {i} ({item['image']}) {why}")
+    if problems:
+        shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise ValueError(f"datalist {path} has {len(problems)} bad entries:\n  {shown}")
+    return content
+
+
+def check_datalist(
+    datalist: str | os.PathLike, base_dir: str | os.PathLike | None = None, in_channels: int = 1
+) -> dict[str, list[dict]]:
+    """Validate a whole datalist before training and return its splits, as :func:`load_datalist` reads them.
+
+    Checks every listed image of every split (``training``, and ``validation``/``test`` when present): the file
+    exists and its NIfTI header (the voxels are not read) describes one 3D volume with ``in_channels`` frames; the
+    label is a non-negative integer; validation and test labels are classes of the training list. All problems are
+    reported at once, each with its split, entry index and file.
+
+    Args:
+        datalist: ``.json`` or ``.csv`` path.
+        base_dir: folder for relative image paths (default: the datalist's folder).
+        in_channels: frames per image the model takes (a 4D file with this many frames is accepted).
+
+    Returns:
+        ``{split: items}`` for the splits present.
+
+    Raises:
+        FileNotFoundError: the datalist or one of its images is missing.
+        ValueError: an empty training list, a bad label, a 2D or 4D image, or an unreadable header.
+    """
+    path = Path(datalist)
+    if not path.is_file():
+        raise FileNotFoundError(f"datalist not found: {path.resolve()}")
+    return _checked(str(path), None if base_dir is None else str(base_dir), int(in_channels))
+
+
+class _NoSplit(ValueError):
+    """The datalist has no list for the requested split."""
+
+
+#: spacing ratio (largest / smallest voxel edge) above which a volume counts as far from isotropic
+ANISOTROPY_RATIO = 2.0
+
+
+class _CheckVolume:
+    """Raise a ``ValueError`` naming the file for an image that is not one finite 3D volume of ``channels``
+    channels, and log once per file a spacing far from isotropic (resampled to ``pixdim``, or distorted by the
+    resize when ``pixdim`` is None)."""
+
+    def __init__(self, keys: Sequence[str], channels: int, pixdim: Sequence[float] | float | None) -> None:
+        self.keys, self.channels, self.pixdim = list(keys), channels, pixdim
+        self._logged: set[str] = set()
+
+    def __call__(self, data: dict) -> dict:
+        for key in self.keys:
+            img = data[key]
+            meta = getattr(img, "meta", {})
+            name = str(meta.get("filename_or_obj", key))
+            why = _shape_problem(tuple(img.shape[1:]), int(img.shape[0]), self.channels)
+            if why is not None:
+                raise ValueError(f"image {name} {why}.")
+            n_bad = int((~torch.isfinite(torch.as_tensor(img))).sum())
+            if n_bad:
+                raise ValueError(
+                    f"image {name} has {n_bad} NaN/Inf voxels of {img[0].numel()}: no prediction is made from it; "
+                    f"repair the file (e.g. replace NaN by the background value) or leave it out."
+                )
+            spacing = [float(v) for v in getattr(img, "pixdim", [])]
+            if spacing and max(spacing) > ANISOTROPY_RATIO * min(spacing) and name not in self._logged:
+                self._logged.add(name)
+                shown = "x".join(f"{v:g}" for v in spacing)
+                if self.pixdim is None:
+                    logger.warning(
+                        "%s has anisotropic spacing %s mm and pixdim is None: it is resized to a cube without its "
+                        "spacing; set pixdim to resample it first", name, shown)
+                else:
+                    logger.info("%s has anisotropic spacing %s mm: resampling to pixdim %s", name, shown, self.pixdim)
+        return data
 
 
 def nifti_transforms(
@@ -93,17 +249,25 @@ def nifti_transforms(
     resize: str = "resize",
     keys: Sequence[str] = ("image",),
     extra: Sequence[Callable] = (),
+    in_channels: int = 1,
 ) -> Compose:
-    """The loading pipeline: nibabel read, channel first, orientation, optional spacing, resize, [0, 1] scaling.
+    """The loading pipeline: nibabel read, channel first, orientation, checks, optional spacing, resize, [0, 1]
+    scaling.
+
+    The checks raise a ``ValueError`` naming the file for a 2D image, a 4D series whose frame count is not
+    ``in_channels`` and a volume with NaN/Inf voxels; a volume whose spacing is far from isotropic (largest edge
+    above :data:`ANISOTROPY_RATIO` times the smallest) is logged once per file.
 
     Args:
         spatial_size: model input size.
-        pixdim: target voxel spacing in mm (None keeps the native spacing).
+        pixdim: target voxel spacing in mm, resampled with :class:`~monai.transforms.Spacingd` (None keeps the
+            native spacing, and ``"resize"`` then stretches anisotropic volumes to a cube).
         axcodes: orientation after loading (``"RAS"``).
         resize: ``"resize"`` (trilinear :class:`~monai.transforms.Resized`) or ``"pad_crop"``
             (:class:`~monai.transforms.ResizeWithPadOrCropd` around the centre).
         keys: image keys.
         extra: dictionary transforms appended at the end (e.g. a fixed rotation for rotated evaluation).
+        in_channels: channels (frames) per image the model takes.
 
     Returns:
         a :class:`monai.transforms.Compose` usable in Python or referenced from a bundle config.
@@ -111,9 +275,11 @@ def nifti_transforms(
     if resize not in ("resize", "pad_crop"):
         raise ValueError(f"resize must be 'resize' or 'pad_crop', got {resize!r}.")
     keys = list(keys)
+    spatial_size = ensure_tuple_rep(spatial_size, 3)
     tfs: list[Callable] = [
         LoadImaged(keys, reader="NibabelReader", image_only=True),
         EnsureChannelFirstd(keys),
+        _CheckVolume(keys, in_channels, pixdim),
         Orientationd(keys, axcodes=axcodes, labels=(("L", "R"), ("P", "A"), ("I", "S"))),
     ]
     if pixdim is not None:
@@ -127,15 +293,23 @@ def nifti_transforms(
     return Compose([*tfs, *extra])
 
 
+def load_error(err: BaseException) -> str:
+    """The innermost cause of an exception, ``"Type: message"`` (MONAI's ``Compose`` wraps transform errors in a
+    ``RuntimeError`` that only names the transform)."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return f"{type(err).__name__}: {err}"
+
+
 class NiftiDataset(Dataset):
-    """:class:`monai.data.Dataset` whose loading errors name the offending file."""
+    """:class:`monai.data.Dataset` whose loading errors name the offending file and the reason."""
 
     def _transform(self, index: int):
         try:
             return super()._transform(index)
         except Exception as err:
             name = self.data[index].get("image", f"item {index}")
-            raise RuntimeError(f"failed to load or transform {name}: {err}") from err
+            raise RuntimeError(f"failed to load or transform {name} (item {index}): {load_error(err)}") from err
 
 
 def nifti_dataset(
@@ -159,14 +333,24 @@ def nifti_dataset(
         transform: dictionary transform applied after the loading pipeline.
 
     Raises:
-        FileNotFoundError: missing datalist or image (named). Corrupt files raise ``RuntimeError`` naming the file
-        when the item is read.
+        FileNotFoundError: missing datalist or image (named).
+        ValueError: before any image is read, for a datalist that fails :func:`check_datalist` (bad labels, 2D/4D
+            images, unreadable headers, empty training list) or an empty ``split``.
+        RuntimeError: when an item is read, naming the file, for a volume that cannot be loaded or holds NaN/Inf.
 
     Example:
         >>> ds = nifti_dataset("datalist.json", "training", spatial_size=(28, 28, 28))  # doctest: +SKIP
         >>> ds[0]["image"].shape  # doctest: +SKIP
         torch.Size([1, 28, 28, 28])
     """
-    items = load_datalist(datalist, split, base_dir)
+    if split not in DATALIST_SPLITS:
+        raise ValueError(f"split must be one of {sorted(DATALIST_SPLITS)}, got {split!r}.")
+    key = DATALIST_SPLITS[split]
+    items = check_datalist(datalist, base_dir).get(key, [])
+    if not items:
+        raise ValueError(
+            f"datalist {datalist} has an empty or missing {key!r} list: add images to it (a run needs training and "
+            f"validation images)."
+        )
     extra = [transform] if transform is not None else []
     return NiftiDataset(items, nifti_transforms(spatial_size, pixdim, resize=resize, extra=extra))

@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from .medmnist import NPZ_ERRORS
+
 __all__ = ["SYNTHETIC_NAMES", "SYNTHETIC_INFO", "make_synthetic", "synthetic_name", "default_cache"]
 
 logger = logging.getLogger(__name__)
@@ -163,8 +165,8 @@ def make_synthetic(
             with np.load(path) as existing:
                 if json.loads(str(existing["params"])) == params:
                     return str(path)
-        except (OSError, KeyError, ValueError):
-            logger.warning("regenerating unreadable synthetic file %s", path)
+        except NPZ_ERRORS as err:
+            logger.warning("regenerating unreadable synthetic file %s (%s: %s)", path, type(err).__name__, err)
     arrays: dict[str, np.ndarray] = {"params": np.array(json.dumps(params, sort_keys=True))}
     for index, (split, n) in enumerate(zip(("train", "val", "test"), counts)):
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = _split(seed, index, n, spatial_dims, size)

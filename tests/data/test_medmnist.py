@@ -96,3 +96,13 @@ def test_dataset_info_covers_paper_tasks():
     assert dataset_info("chestmnist")["task"].startswith("multi-label")
     with pytest.raises(ValueError, match="name"):
         dataset_info("mnist")
+
+
+@pytest.mark.data
+def test_truncated_npz_names_the_file(tmp_path):
+    raw = _need("breastmnist.npz").read_bytes()
+    (tmp_path / "breastmnist.npz").write_bytes(raw[: len(raw) // 2])  # an interrupted download
+    with pytest.raises(RuntimeError, match=r"breastmnist.npz .*truncated or corrupt: delete it and download"):
+        MedMNISTDataset("breastmnist", "train", root=tmp_path)
+    with pytest.raises(RuntimeError, match="breastmnist.npz"):
+        get_dataset("breastmnist", "val", root=tmp_path)

@@ -11,9 +11,12 @@ import pytest
 import torch
 from monai.data import DataLoader
 
-from monai_sre.data import dataset_info, get_dataset, load_datalist, nifti_dataset, nifti_transforms
+from monai_sre.data import check_datalist, dataset_info, get_dataset, load_datalist, nifti_dataset, nifti_transforms
 
-ANATOMICAL = os.path.join(os.path.dirname(nib.__file__), "tests", "data", "anatomical.nii")
+NIB_DATA = os.path.join(os.path.dirname(nib.__file__), "tests", "data")
+ANATOMICAL = os.path.join(NIB_DATA, "anatomical.nii")
+EXAMPLE_4D = os.path.join(NIB_DATA, "example4d.nii.gz")  # 128x96x24, 2 frames
+ANISOTROPIC = os.path.join(NIB_DATA, "standard.nii.gz")  # 4x5x7 voxels of 1x3x2 mm
 
 
 def _write_volumes(tmp_path, n: int = 3) -> list[str]:
@@ -71,8 +74,9 @@ def test_spacing_and_pad_crop(tmp_path):
 
 def test_csv_datalist(tmp_path):
     names = _write_volumes(tmp_path, 2)
-    (tmp_path / "list.csv").write_text("image,label,split\n" + f"{names[0]},0,training\n{names[1]},1,test\n")
-    assert [it["label"] for it in load_datalist(tmp_path / "list.csv", "training")] == [0]
+    rows = f"{names[0]},0,training\n{names[1]},1,training\n{names[1]},1,test\n"
+    (tmp_path / "list.csv").write_text("image,label,split\n" + rows)
+    assert [it["label"] for it in load_datalist(tmp_path / "list.csv", "training")] == [0, 1]
     ds = get_dataset(str(tmp_path / "list.csv"), "test", size=8)
     assert ds[0]["image"].shape == (1, 8, 8, 8) and ds[0]["label"] == 1
 
@@ -85,8 +89,87 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
         nifti_dataset(tmp_path / "missing.json")
     (tmp_path / "bad.nii.gz").write_bytes(b"this is not a nifti file")
     (tmp_path / "dl2.json").write_text(json.dumps({"training": [{"image": "bad.nii.gz", "label": 0}]}))
-    ds = nifti_dataset(tmp_path / "dl2.json")
-    with pytest.raises(RuntimeError, match="bad.nii.gz"):
+    with pytest.raises(ValueError, match="'training' entry 0 .*bad.nii.gz.* cannot be read as NIfTI"):
+        nifti_dataset(tmp_path / "dl2.json")  # found before training starts
+    good = _write_volumes(tmp_path, 1)[0]
+    (tmp_path / "dl3.json").write_text(json.dumps({"training": [{"image": good, "label": 0}]}))
+    ds = nifti_dataset(tmp_path / "dl3.json")
+    data = (tmp_path / good).read_bytes()
+    (tmp_path / good).write_bytes(data[: len(data) // 2])  # header intact, voxels cut off after the check
+    with pytest.raises(RuntimeError, match=f"failed to load or transform .*{good}"):
         ds[0]
     with pytest.raises(ValueError, match="split"):
         load_datalist(tmp_path / "dl.json", "holdout")
+
+
+def _datalist(tmp_path, training, validation=None) -> str:
+    content = {"training": training, **({} if validation is None else {"validation": validation})}
+    (tmp_path / "dl.json").write_text(json.dumps(content))
+    return str(tmp_path / "dl.json")
+
+
+def _slice_2d(tmp_path) -> str:
+    nib.save(nib.Nifti1Image(np.ones((20, 20), np.float32), np.eye(4)), str(tmp_path / "slice.nii.gz"))
+    return str(tmp_path / "slice.nii.gz")
+
+
+# (training entries, validation entries, error pattern): every problem is found before any voxel is read
+BAD_DATALISTS = [
+    ([{"image": "SLICE", "label": 0}, {"image": ANATOMICAL, "label": 1}], None,
+     r"'training' entry 0 \(.*slice.nii.gz\) is 2D \(shape \(20, 20\)\) but a 3D volume is expected"),
+    ([{"image": ANATOMICAL, "label": 0}], [{"image": EXAMPLE_4D, "label": 0}],
+     r"'validation' entry 0 \(.*example4d.nii.gz\) has 2 frames/channels .*split the series"),
+    ([{"image": ANATOMICAL, "label": 1.7}], None, r"'training' entry 0, .*anatomical.nii\): label must be a "
+     r"non-negative integer class index, got 1.7"),
+    ([{"image": ANATOMICAL, "label": -1}], None, r"label must be a non-negative integer class index, got -1"),
+    ([{"image": ANATOMICAL, "label": 0}, {"image": ANATOMICAL, "label": 1}], [{"image": ANATOMICAL, "label": 2}],
+     r"'validation' entry 0 \(.*anatomical.nii\): label 2 is not one of the 2 classes of the training list"),
+    ([{"image": ANATOMICAL, "label": 0}], [], r"empty or missing 'validation' list"),
+]
+
+
+@pytest.mark.parametrize("training,validation,error", BAD_DATALISTS)
+def test_bad_datalists_are_refused_up_front(tmp_path, training, validation, error):
+    slice_2d = _slice_2d(tmp_path)
+    training = [{**it, "image": slice_2d if it["image"] == "SLICE" else it["image"]} for it in training]
+    path = _datalist(tmp_path, training, validation)
+    with pytest.raises(ValueError, match=error):
+        for split in ("train", "val"):
+            get_dataset(path, split, size=8)
+
+
+def test_labels_accept_integral_numbers_and_csv_strings(tmp_path):
+    path = _datalist(tmp_path, [{"image": ANATOMICAL, "label": 1.0}, {"image": ANATOMICAL, "label": "0"}])
+    assert [it["label"] for it in check_datalist(path)["training"]] == [1, 0]
+    (tmp_path / "dl.csv").write_text(f"image,label\n{ANATOMICAL},1.7\n")
+    with pytest.raises(ValueError, match="got '1.7'"):
+        dataset_info(str(tmp_path / "dl.csv"))
+
+
+@pytest.mark.parametrize("case", ["2d", "4d", "nan"])
+def test_bad_volumes_are_named_when_read(tmp_path, case):
+    """Inference reads files that no datalist check saw: the pipeline names the file and the problem."""
+    if case == "2d":
+        path, error = _slice_2d(tmp_path), "is 2D"
+    elif case == "4d":
+        path, error = EXAMPLE_4D, "has 2 frames/channels"
+    else:
+        arr = np.ones((8, 8, 8), np.float32)
+        arr[3, 4, 5] = np.nan
+        path, error = str(tmp_path / "nan.nii.gz"), "has 1 NaN/Inf voxels of 512"
+        nib.save(nib.Nifti1Image(arr, np.eye(4)), path)
+    with pytest.raises(RuntimeError) as err:
+        nifti_transforms(spatial_size=8)({"image": path})
+    from monai_sre.data import load_error
+
+    assert os.path.basename(path) in load_error(err.value) and error in load_error(err.value)
+
+
+@pytest.mark.parametrize("pixdim", [None, (2.0, 2.0, 2.0)])
+def test_anisotropic_volume_is_logged_once(pixdim, caplog):
+    tf = nifti_transforms(spatial_size=8, pixdim=pixdim)
+    with caplog.at_level("INFO", logger="monai_sre.data.nifti"):
+        out = [tf({"image": ANISOTROPIC})["image"] for _ in range(2)]
+    lines = [r.getMessage() for r in caplog.records if "anisotropic spacing 1x3x2 mm" in r.getMessage()]
+    assert len(lines) == 1 and ("set pixdim" in lines[0] if pixdim is None else "resampling to pixdim" in lines[0])
+    assert out[0].shape == (1, 8, 8, 8)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +72,21 @@ def test_get_dataset_synthetic(tmp_path):
         get_dataset("synthetic3d", "dev", root=tmp_path)
     with pytest.raises(ValueError, match="name"):
         get_dataset("imagenet", "train", root=tmp_path)
+
+
+def test_truncated_cache_is_regenerated(tmp_path, caplog):
+    path = make_synthetic(tmp_path, spatial_dims=2, size=16, n_train=4, n_val=2, n_test=2)
+    good = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(good[: len(good) // 2])  # a run killed while copying the cache
+    with caplog.at_level("WARNING"):
+        assert make_synthetic(tmp_path, spatial_dims=2, size=16, n_train=4, n_val=2, n_test=2) == path
+    assert "regenerating unreadable synthetic file" in caplog.text and open(path, "rb").read() == good
+
+
+def test_get_dataset_rejects_an_empty_split(tmp_path):
+    path = make_synthetic(tmp_path, spatial_dims=2, size=28, n_train=4, n_val=0, n_test=2)
+    os.replace(path, tmp_path / "breastmnist.npz")  # MedMNIST format, read through the MedMNIST code path
+    assert len(get_dataset("breastmnist", "train", root=tmp_path)) == 4
+    with pytest.raises(ValueError, match="'val' split of dataset 'breastmnist' is empty"):
+        get_dataset("breastmnist", "val", root=tmp_path)
