@@ -16,7 +16,7 @@ from monai.config import NdarrayOrTensor
 from monai.transforms import RandomizableTransform, Transform
 from monai.utils import convert_to_dst_type
 
-from .rotation import _check_axis, rotate_batch, rotate_matrix_batch, rotation_matrix, torchio_rotate
+from .rotation import _check_angle, _check_axis, rotate_batch, rotate_matrix_batch, rotation_matrix, torchio_rotate
 
 __all__ = ["RotateAxis", "RotateMatrix", "RandRotateAxis", "RandRotateMatrix"]
 
@@ -62,8 +62,7 @@ class RotateAxis(Transform):
         padding_value: float = 0.0,
         backend: str = "auto",
     ) -> None:
-        if isinstance(angle, bool) or not isinstance(angle, (int, float, np.number)):
-            raise TypeError(f"angle must be a number of degrees, got {type(angle).__name__}.")
+        _check_angle(angle)
         if axis is not None:
             _check_axis(axis, 3)
         if mode not in ("linear", "bilinear", "nearest"):

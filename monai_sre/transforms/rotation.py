@@ -53,6 +53,15 @@ _TIO_SIGN_3D = (1.0, -1.0, 1.0)
 _TIO_SIGN_2D = 1.0
 
 
+def _check_angle(angle: float) -> float:
+    """``angle`` as a float; NaN or infinity raises (they would silently give an all-zero image)."""
+    if isinstance(angle, bool) or not isinstance(angle, (int, float, np.number)):
+        raise TypeError(f"angle must be a number of degrees, got {type(angle).__name__}.")
+    if not math.isfinite(float(angle)):
+        raise ValueError(f"angle must be a finite number of degrees, got {angle!r}.")
+    return float(angle)
+
+
 def _check_axis(axis: int | None, spatial_dims: int) -> int | None:
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
@@ -92,7 +101,7 @@ def rotation_matrix(angle: float, axis: int | None = None, spatial_dims: int = 3
     """
     axis = _check_axis(axis, spatial_dims)
     p, q = _plane(axis, spatial_dims)
-    quarter = float(angle) / 90.0
+    quarter = _check_angle(angle) / 90.0
     if quarter == round(quarter):  # exact values at right angles
         c, s = [(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)][int(round(quarter)) % 4]
     else:
@@ -217,7 +226,7 @@ def rotate_batch(
     n = x.dim() - 2
     axis = _check_axis(axis, n)
     _grid_mode(mode)
-    quarter = float(angle) / 90.0
+    quarter = _check_angle(angle) / 90.0
     p, q = _plane(axis, n)
     if quarter == round(quarter) and x.shape[2 + p] == x.shape[2 + q]:
         return torch.rot90(x, int(round(quarter)) % 4, dims=(2 + p, 2 + q))
@@ -253,7 +262,7 @@ def torchio_rotate(
     axis = _check_axis(axis, n)
     if mode not in _TIO_MODES:
         raise ValueError(f"mode must be one of {sorted(_TIO_MODES)}, got {mode!r}.")
-    if float(angle) % 360.0 == 0.0:
+    if _check_angle(angle) % 360.0 == 0.0:
         return t.detach().to(torch.float32).clone()
     degrees = [0.0, 0.0, 0.0]
     if n == 2:

@@ -8,6 +8,7 @@ import torch
 from monai.data import MetaTensor
 
 from monai_sre.transforms import RandRotateAxis, RandRotateMatrix, RotateAxis, RotateMatrix
+from monai_sre.transforms.rotation import rotate_batch, torchio_rotate
 
 AXES_3D = [0, 1, 2]
 
@@ -84,3 +85,14 @@ def test_random_rotations_seeded():
     mat = rm._matrix(3)
     np.testing.assert_allclose(mat @ mat.T, np.eye(3), atol=1e-10)
     assert np.isclose(np.linalg.det(mat), 1.0) and y.shape == x.shape
+
+
+@pytest.mark.parametrize("angle", [float("nan"), float("inf"), -float("inf")])
+def test_rotate_axis_refuses_non_finite_angles(angle):
+    x = torch.rand(1, 8, 8, 8)
+    with pytest.raises(ValueError, match="angle must be a finite number of degrees"):
+        RotateAxis(angle, axis=0)  # TorchIO would return an all-zero volume
+    with pytest.raises(ValueError, match="finite"):
+        torchio_rotate(x, angle, axis=0)
+    with pytest.raises(ValueError, match="finite"):
+        rotate_batch(x[None], angle, axis=0)
