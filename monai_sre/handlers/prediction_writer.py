@@ -37,7 +37,12 @@ class PredictionWriter:
 
     Columns: ``path``, ``pred`` (class index), ``pred_name``, one ``prob_<label>`` per class and, for each requested
     rotation, ``pred@<view>`` and ``prob@<view>`` (probability of the unrotated prediction's class), then
-    ``invariant`` (every rotated prediction equals the unrotated one) and ``max_prob_change``.
+    ``invariant`` (every rotated prediction equals the unrotated one), ``max_prob_change`` and ``error``.
+
+    A volume that could not be predicted gets a row with only its ``path`` and the reason in ``error``: the reason
+    the data set put in ``error_key`` (see :class:`~monai_sre.workflows.InferenceDataset`) or non-finite scores.
+    The run ends with one summary line (predicted and failed counts); if no volume at all could be predicted the
+    CSV is still written and a ``RuntimeError`` makes the run fail.
 
     Args:
         output_file: CSV path.
@@ -50,9 +55,11 @@ class PredictionWriter:
         image_key: item key holding the network input.
         pred_key: output key holding the scores (after the evaluator's post-processing).
         threshold: decision threshold for multi-label tasks.
+        error_key: item key holding a loading error (empty or absent for a good item).
 
     Raises:
         ValueError: for a bad ``task`` or a malformed ``rotations`` entry.
+        RuntimeError: at the end of the run, if every volume failed.
 
     Example:
         >>> PredictionWriter("out/predictions.csv", "binary-class", rotations=[(0, 90), (2, 45)]).attach(evaluator)
@@ -69,6 +76,7 @@ class PredictionWriter:
         image_key: str = "image",
         pred_key: str = "pred",
         threshold: float = 0.5,
+        error_key: str = "error",
     ) -> None:
         self.activation = score_activation(task)
         self.multilabel = task == "multi-label, binary-class"
@@ -82,6 +90,7 @@ class PredictionWriter:
         self.backend = backend
         self.path_key, self.image_key, self.pred_key = path_key, image_key, pred_key
         self.threshold = threshold
+        self.error_key = error_key
         self.rows: list[dict[str, Any]] = []
 
     def attach(self, engine: Engine) -> None:
@@ -118,6 +127,12 @@ class PredictionWriter:
         names = self.label_names or [str(i) for i in range(scores.shape[1])]
         for i, b in enumerate(batch):
             row: dict[str, Any] = {"path": str(b.get(self.path_key, ""))}
+            error = str(b.get(self.error_key) or "")
+            if not error and not bool(torch.isfinite(scores[i]).all()):
+                error = "the network output is not finite (NaN/Inf scores)"
+            if error:
+                self.rows.append({**row, "error": error})
+                continue
             if self.multilabel:
                 row["pred"] = "".join(str(int(v)) for v in preds[i])
                 row["pred_name"] = ";".join(n for n, v in zip(names, preds[i]) if v)
@@ -137,20 +152,26 @@ class PredictionWriter:
             if rotated:
                 row["invariant"] = invariant
                 row["max_prob_change"] = round(change, 6)
+            row["error"] = ""
             self.rows.append(row)
 
     def __call__(self, engine: Engine) -> None:
         if not self.rows:
             engine.logger.warning(f"PredictionWriter: no predictions collected, {self.output_file} not written.")
             return
-        fields = list(self.rows[0])
+        fields = list(dict.fromkeys(k for r in self.rows for k in r if k != "error")) + ["error"]
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer = csv.DictWriter(buf, fieldnames=fields, restval="", lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.rows)
         atomic_write(self.output_file, buf.getvalue().encode())
-        msg = f"Wrote {len(self.rows)} predictions to {self.output_file}"
-        if self.rotations:
-            n_inv = sum(bool(r["invariant"]) for r in self.rows)
-            msg += f" ({n_inv}/{len(self.rows)} predictions unchanged under {len(self.rotations)} rotations)"
+        ok = [r for r in self.rows if not r["error"]]
+        msg = f"Predicted {len(ok)} of {len(self.rows)} volumes, {len(self.rows) - len(ok)} failed; wrote {self.output_file}"
+        if self.rotations and ok:
+            n_inv = sum(bool(r["invariant"]) for r in ok)
+            msg += f" ({n_inv}/{len(ok)} predictions unchanged under {len(self.rotations)} rotations)"
+        if len(ok) < len(self.rows):
+            msg += " (the failed ones are listed with their reasons in its 'error' column)"
         engine.logger.info(msg + ".")
+        if not ok:
+            raise RuntimeError(f"no volume could be predicted: all {len(self.rows)} failed, see {self.output_file}.")

@@ -11,11 +11,12 @@ from .classification import (
     is_multilabel,
     run_name,
 )
-from .inference import IMAGE_SUFFIXES, export_images, image_datalist
+from .inference import IMAGE_SUFFIXES, InferenceDataset, export_images, image_datalist
 from .seeding import seed_everything
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "InferenceDataset",
     "MULTI_LABEL",
     "ClassificationLoss",
     "ClassificationOutput",

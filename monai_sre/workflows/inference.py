@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["IMAGE_SUFFIXES", "image_datalist", "export_images"]
+import torch
+from monai.data import Dataset
+
+from monai_sre.data import load_error
+
+__all__ = ["IMAGE_SUFFIXES", "image_datalist", "export_images", "InferenceDataset"]
+
+logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy")
 
@@ -76,9 +85,69 @@ def image_datalist(source: str | os.PathLike) -> list[dict[str, str]]:
     else:
         raise ValueError(f"input {src} is not a folder, an image ({', '.join(IMAGE_SUFFIXES)}) or a .json/.csv datalist.")
     missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise FileNotFoundError(f"images listed in {src} do not exist: {missing[:3]}{' ...' if len(missing) > 3 else ''}")
+    if missing and len(missing) == len(paths):
+        raise FileNotFoundError(f"none of the images listed in {src} exist: {missing[:3]}{' ...' if len(missing) > 3 else ''}")
+    if missing:  # the others are still predicted; these get an error row
+        logger.warning("%d images listed in %s do not exist: %s%s", len(missing), src, missing[:3],
+                       " ..." if len(missing) > 3 else "")
     return [{"image": p, "path": p} for p in paths]
+
+
+class InferenceDataset(Dataset):
+    """:class:`monai.data.Dataset` for inference that never stops on a bad volume.
+
+    An item that fails to load or transform, comes out with a shape other than ``image_shape``, or holds NaN/Inf
+    values is returned as a zero image of ``image_shape`` with its reason in ``item[error_key]`` (``""`` for good
+    items), so the batch still collates and :class:`~monai_sre.handlers.PredictionWriter` writes an error row for it
+    instead of a prediction.
+
+    Args:
+        data: items, e.g. from :func:`image_datalist`.
+        transform: the preprocessing.
+        image_shape: ``(C, *spatial)`` of a preprocessed image (the network input of one item).
+        image_key: item key of the image.
+        path_key: item key of the input path (kept in the error item).
+        error_key: item key receiving the error message.
+
+    Example:
+        >>> ds = InferenceDataset(image_datalist("volumes/"), nifti_transforms(28), (1, 28, 28, 28))  # doctest: +SKIP
+        >>> ds[0]["error"]  # doctest: +SKIP
+        ''
+    """
+
+    def __init__(
+        self,
+        data: Sequence[dict],
+        transform: Callable,
+        image_shape: Sequence[int],
+        image_key: str = "image",
+        path_key: str = "path",
+        error_key: str = "error",
+    ) -> None:
+        super().__init__(data, transform)
+        self.image_shape = tuple(int(n) for n in image_shape)
+        self.image_key, self.path_key, self.error_key = image_key, path_key, error_key
+
+    def _transform(self, index: int) -> dict:
+        try:
+            item = dict(super()._transform(index))
+            image = torch.as_tensor(item[self.image_key])
+            if tuple(image.shape) != self.image_shape:
+                raise ValueError(f"preprocessed image has shape {tuple(image.shape)}, the model takes {self.image_shape}")
+            n_bad = int((~torch.isfinite(image)).sum())
+            if n_bad:
+                raise ValueError(f"preprocessed image has {n_bad} NaN/Inf values")
+        except Exception as err:
+            source = self.data[index]
+            reason = load_error(err)
+            logger.warning("cannot predict %s: %s", source.get(self.path_key, source.get(self.image_key)), reason)
+            return {
+                self.image_key: torch.zeros(self.image_shape),
+                self.path_key: str(source.get(self.path_key, source.get(self.image_key, index))),
+                self.error_key: reason,
+            }
+        item[self.error_key] = ""
+        return item
 
 
 def export_images(

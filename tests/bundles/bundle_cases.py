@@ -24,7 +24,8 @@ __all__ = ["BundleSpec", "trained"] + [  # the shared tests, collected in every 
     "test_metadata_verifies", "test_bundle_root_from_any_working_directory", "test_baseline_is_one_override",
     "test_train_writes_checkpoints_and_tensorboard", "test_resume_continues_from_last_epoch",
     "test_evaluate_reports_test_accuracy_and_auc", "test_evaluate_rotated_writes_table_summary_and_plot",
-    "test_inference_with_rotation_check", "test_ckpt_export_torchscript_matches_checkpoint",
+    "test_inference_with_rotation_check", "test_inference_keeps_good_volumes_and_lists_bad_ones",
+    "test_ckpt_export_torchscript_matches_checkpoint",
     "test_multi_gpu_config_on_cpu_gloo",
 ]
 
@@ -181,6 +182,45 @@ def test_inference_with_rotation_check(spec, trained, tiny_data, tmp_path):
         for r in rows:
             assert sum(float(r[k]) for k in spec.prob_columns) == pytest.approx(1.0, abs=1e-5)
             assert r["invariant"] == "True" and float(r["max_prob_change"]) < 1e-4  # exact grid rotations
+
+
+@pytest.mark.slow
+def test_inference_keeps_good_volumes_and_lists_bad_ones(spec, trained, tiny_data, tmp_path):
+    import nibabel as nib
+
+    from monai_sre.workflows import export_images
+
+    _, out = trained
+    good = export_images(spec.flag, tmp_path / "images", split="test", n=1, root=tiny_data[spec.flag])[0]
+    img = nib.load(good)
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    data[(0,) * data.ndim] = np.nan  # one NaN voxel
+    nib.save(nib.Nifti1Image(data, img.affine), str(tmp_path / "images" / "nan.nii.gz"))
+    raw = open(good, "rb").read()
+    (tmp_path / "images" / "corrupt.nii.gz").write_bytes(raw[: len(raw) // 2])  # a truncated copy
+    bad = {"corrupt.nii.gz", "nan.nii.gz"}
+    if spec.dims == 3:
+        nib.save(nib.Nifti1Image(np.ones((20, 20), np.float32), np.eye(4)), str(tmp_path / "images" / "slice.nii.gz"))
+        bad.add("slice.nii.gz")
+    pred_file = tmp_path / "pred.csv"
+    kwargs = {"dataset": spec.flag, "output_dir": str(out), "widths": TINY["widths"], "prediction_file": str(pred_file)}
+    run_workflow([spec.inference], run_id="inferring", input=str(tmp_path / "images"), **kwargs)
+    with open(pred_file) as f:
+        rows = {os.path.basename(r["path"]): r for r in csv.DictReader(f)}
+    assert set(rows) == bad | {os.path.basename(good)}
+    assert rows[os.path.basename(good)]["error"] == "" and rows[os.path.basename(good)]["pred"] in ("0", "1")
+    for name in bad:  # listed with a reason, never with a prediction
+        assert rows[name]["error"] and rows[name]["pred"] == "" and rows[name]["prob_" + spec.prob_columns[0][5:]] == ""
+    assert "NaN" in rows["nan.nii.gz"]["error"]
+    # nothing predictable: the CSV still lists the failures, and the run fails (non-zero exit of monai.bundle run)
+    os.remove(good)
+    with pytest.raises(RuntimeError) as err:
+        run_workflow([spec.inference], run_id="inferring", input=str(tmp_path / "images"), **kwargs)
+    from monai_sre.data import load_error
+
+    assert "no volume could be predicted: all" in load_error(err.value)
+    with open(pred_file) as f:
+        assert {os.path.basename(r["path"]) for r in csv.DictReader(f) if r["error"]} == bad
 
 
 @pytest.mark.slow

@@ -77,3 +77,23 @@ def test_multilabel_and_bad_rotation(tmp_path):
     engine.run(batches, max_epochs=1)
     (row,) = _read(tmp_path / "p.csv")
     assert row["pred"] == "101" and row["pred_name"] == "x;z"
+
+
+def test_failed_volumes_get_an_error_row_and_all_failed_raises(tmp_path):
+    images = [torch.ones(1, 4, 4, 4), torch.full((1, 4, 4, 4), float("nan")), torch.zeros(1, 4, 4, 4)]
+    engine, batches = _engine(SumNet(), images, ["good.nii", "nan.nii", "corrupt.nii"])
+    batches[2][0]["error"] = "EOFError: Compressed file ended"  # set by InferenceDataset
+    out = tmp_path / "p.csv"
+    PredictionWriter(str(out), "binary-class", ["neg", "pos"]).attach(engine)
+    engine.run(batches, max_epochs=1)
+    rows = {r["path"]: r for r in _read(out)}
+    assert rows["good.nii"]["error"] == "" and rows["good.nii"]["pred"] == "0"
+    assert rows["nan.nii"]["pred"] == rows["nan.nii"]["prob_neg"] == "" and "not finite" in rows["nan.nii"]["error"]
+    assert rows["corrupt.nii"]["pred"] == "" and rows["corrupt.nii"]["error"].startswith("EOFError")
+
+    engine, batches = _engine(SumNet(), images[1:], ["nan.nii", "corrupt.nii"])
+    batches[1][0]["error"] = "EOFError: Compressed file ended"
+    PredictionWriter(str(out), "binary-class", ["neg", "pos"]).attach(engine)
+    with pytest.raises(RuntimeError, match="no volume could be predicted: all 2 failed"):
+        engine.run(batches, max_epochs=1)
+    assert [r["path"] for r in _read(out)] == ["nan.nii", "corrupt.nii"]  # the failures are still listed
