@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from monai.utils import optional_import
@@ -30,6 +30,7 @@ def get_dataset(
     root: str | os.PathLike | None = None,
     size: int = 28,
     transform: Callable | None = None,
+    pixdim: Sequence[float] | float | None = None,
 ) -> Dataset:
     """Dataset of MONAI dictionaries ``{"image": float (C, *spatial), "label": int | multi-hot}``.
 
@@ -41,6 +42,8 @@ def get_dataset(
         root: data folder (synthetic default: ``~/.cache/monai_sre``; datalists: base folder of relative paths).
         size: image size (MedMNIST 28/64/128/224; synthetic any >= 16; datalists: cubic model input size).
         transform: dictionary transform applied to every item.
+        pixdim: datalists only: target voxel spacing in mm (MONAI ``Spacingd``) before the resize to ``size``;
+            None keeps each volume's spacing.
 
     Raises:
         ValueError: unknown name or split, an empty split, or a datalist that fails
@@ -60,7 +63,7 @@ def get_dataset(
         dataset = NpzClassificationDataset(images, labels, spatial_dims=dims, transform=transform)
     elif _is_datalist(key):
         dl_split = {"train": "training", "val": "validation", "test": "test"}[split]
-        return nifti_dataset(key, dl_split, spatial_size=(size,) * 3, base_dir=root, transform=transform)
+        return nifti_dataset(key, dl_split, (size,) * 3, pixdim=pixdim, base_dir=root, transform=transform)
     elif _has_medmnist and key.lower() in medmnist.INFO:
         dataset = MedMNISTDataset(key, split, root=root, size=size, transform=transform)
     else:

@@ -173,3 +173,10 @@ def test_anisotropic_volume_is_logged_once(pixdim, caplog):
     lines = [r.getMessage() for r in caplog.records if "anisotropic spacing 1x3x2 mm" in r.getMessage()]
     assert len(lines) == 1 and ("set pixdim" in lines[0] if pixdim is None else "resampling to pixdim" in lines[0])
     assert out[0].shape == (1, 8, 8, 8)
+
+
+def test_get_dataset_resamples_to_pixdim(tmp_path, caplog):
+    path = _datalist(tmp_path, [{"image": ANISOTROPIC, "label": 0}])
+    with caplog.at_level("INFO", logger="monai_sre.data.nifti"):
+        item = get_dataset(path, "train", size=8, pixdim=(1.0, 1.0, 1.0))[0]
+    assert item["image"].shape == (1, 8, 8, 8) and "resampling to pixdim (1.0, 1.0, 1.0)" in caplog.text
