@@ -9,7 +9,9 @@ from .sre_conv import (
     set_algorithm,
     set_auto_policy,
 )
+from .sre_even_conv import SREEvenConv, distance_bands
 from .sre_pool import SREAvgPool
+from .sre_resample import SREPool, symmetric_windows
 from .sre_resblock import SREBasicBlock, SREBottleneck
 
 __all__ = [
@@ -17,4 +19,8 @@ __all__ = [
     "clear_auto_cache",
     "set_algorithm",
     "set_auto_policy",
+    "distance_bands",
+    "symmetric_windows",
+    "SREEvenConv",
+    "SREPool",
     "SREAvgPool", "SREBasicBlock", "SREBottleneck", "SREConv", "SREConvBase", "SREConvTranspose"]

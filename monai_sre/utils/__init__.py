@@ -1,11 +1,12 @@
 """Equivariance checks and model conversion helpers."""
 
-from .convert import convert_to_sre, export_to_conv
+from .convert import SREConversionError, convert_to_sre, export_to_conv
 from .io import atomic_write
 from .equivariance import GridSymmetry, equivariance_error, equivariance_errors, grid_symmetries
 
 __all__ = [
     "GridSymmetry",
+    "SREConversionError",
     "atomic_write",
     "convert_to_sre",
     "equivariance_error",

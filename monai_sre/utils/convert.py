@@ -1,21 +1,69 @@
-"""Model surgery: plain convolutions to SRE convolutions and back."""
+"""Model surgery: plain convolutions to SRE convolutions and back.
+
+:func:`convert_to_sre` turns a network into one that commutes exactly with the grid symmetries
+(90-degree rotations and flips: 8 in 2D, 48 in 3D) at every input size: kernels become
+symmetric, and every down- and upsampling is laid out symmetrically on the grid.
+"""
 
 from __future__ import annotations
 
 import copy
 import logging
 
+import torch
 import torch.nn as nn
-from monai.networks.layers.factories import Pool
+import torch.nn.functional as F
+from monai.networks.nets.basic_unet import UpCat
 
 from monai_sre.blocks.sre_conv import SREConv, SREConvBase, SREConvTranspose
+from monai_sre.blocks.sre_even_conv import SREEvenConv
+from monai_sre.blocks.sre_resample import SREPool
 
-__all__ = ["export_to_conv", "convert_to_sre"]
+__all__ = ["SREConversionError", "export_to_conv", "convert_to_sre"]
 
 logger = logging.getLogger(__name__)
 
 _CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
 _TRANSPOSED = {nn.ConvTranspose1d: 1, nn.ConvTranspose2d: 2, nn.ConvTranspose3d: 3}
+_MAX_POOLS = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3}
+_AVG_POOLS = {nn.AvgPool1d: 1, nn.AvgPool2d: 2, nn.AvgPool3d: 3}
+_PADS = (nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d,
+         nn.ReflectionPad3d, nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d, nn.ZeroPad1d,
+         nn.ZeroPad2d, nn.ZeroPad3d, nn.CircularPad1d, nn.CircularPad2d, nn.CircularPad3d)
+_NOT_SYMMETRIC = (nn.PixelShuffle, nn.PixelUnshuffle, nn.Unfold, nn.Fold, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
+
+
+class SREConversionError(ValueError):
+    """:func:`convert_to_sre` met modules it cannot make exactly equivariant (``strict=True``).
+
+    Attributes:
+        problems: ``[(module_name, reason), ...]``.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  {name}: {reason}" for name, reason in self.problems)
+        super().__init__(
+            f"convert_to_sre: {len(self.problems)} module(s) cannot be made exactly equivariant "
+            f"(pass strict=False to convert the rest and keep these as they are):\n{lines}"
+        )
+
+
+class _SymmetricUpCat(UpCat):
+    """MONAI's ``UpCat`` with its one-sided replicate padding (odd sizes) replaced by a symmetric resize.
+
+    When the upsampled features are one voxel short of the skip features, they are resampled with
+    ``align_corners=True`` linear interpolation, which maps the grid onto itself under every flip.
+    """
+
+    def forward(self, x: torch.Tensor, x_e: torch.Tensor | None):
+        x_0 = self.upsample(x)
+        if x_e is None:
+            return self.convs(x_0)
+        if self.is_pad and x_e.shape[2:] != x_0.shape[2:]:
+            mode = ("linear", "bilinear", "trilinear")[x_0.dim() - 3]
+            x_0 = F.interpolate(x_0, size=x_e.shape[2:], mode=mode, align_corners=True)
+        return self.convs(torch.cat([x_e, x_0], dim=1))
 
 
 def _replace_children(module: nn.Module, fn, prefix: str = "") -> None:
@@ -33,6 +81,7 @@ def export_to_conv(model: nn.Module) -> nn.Module:
 
     The plain layers hold the expanded kernels, so outputs are identical (up to float rounding of
     the same convolution) and the copy needs nothing from ``monai_sre`` to run, script or trace.
+    (:class:`SREEvenConv` and :class:`SREPool` layers are kept: they have no plain equivalent.)
 
     Example::
 
@@ -46,6 +95,31 @@ def export_to_conv(model: nn.Module) -> nn.Module:
     return out
 
 
+def _pad_sides(m: nn.Module, dims: int) -> list[tuple[int, int]]:
+    """Per spatial axis ``(left, right)`` of a padding layer (PyTorch lists the last axis first)."""
+    p = list(m.padding)
+    return [(p[2 * (dims - 1 - i)], p[2 * (dims - 1 - i) + 1]) for i in range(dims)]
+
+
+def _pad_dims(m: nn.Module) -> int:
+    return len(m.padding) // 2
+
+
+def _partner(children: dict[str, nn.Module], order: list[str], name: str) -> str | None:
+    """The convolution that a padding layer feeds: ``<conv>_padding`` (MONAI's EfficientNet) or the next sibling."""
+    if name.endswith("_padding") and name[: -len("_padding")] in children:
+        return name[: -len("_padding")]
+    if isinstance(children.get("__parent__"), nn.Sequential):
+        i = order.index(name)
+        if i + 1 < len(order):
+            return order[i + 1]
+    return None
+
+
+def _isotropic(*geometry) -> bool:
+    return all(len(set(g)) == 1 for g in geometry)
+
+
 def convert_to_sre(
     model: nn.Module,
     num_bands: int | None = None,
@@ -53,95 +127,250 @@ def convert_to_sre(
     circular: bool = False,
     pool: str = "avg",
     inplace: bool = False,
+    strict: bool = True,
     **sre_kwargs,
 ) -> nn.Module:
-    """Replace the convolutions of any PyTorch / MONAI model with SRE convolutions.
+    """Make any PyTorch / MONAI network exactly equivariant to the grid symmetries.
 
-    * ``ConvNd`` with an odd kernel larger than 1 on some axis becomes :class:`SREConv` with the
-      same channels, groups, dilation, padding, padding mode and bias.
-    * A strided convolution (any kernel size) becomes ``Sequential(pool, conv)``: an average (or
-      max) pool with kernel = stride, then the convolution with stride 1, the equivariant way to
-      downsample. Output sizes match the original when its padding was ``dilation * (k - 1) // 2``.
-    * ``ConvTransposeNd`` with a kernel larger than 1 becomes :class:`SREConvTranspose`.
-    * Even-sized kernels have no centre tap; they are left as they are, with a warning.
+    Kernels:
+
+    * ``ConvNd`` with an odd kernel larger than 1 becomes :class:`SREConv` (same channels, groups,
+      dilation, padding, padding mode and bias); an even kernel becomes :class:`SREEvenConv`.
+      ``1x1`` convolutions are symmetric already and stay.
+    * ``ConvTransposeNd`` becomes :class:`SREConvTranspose` (odd kernel) or a transposed
+      :class:`SREEvenConv` (even kernel). ``output_padding`` adds samples on one side only; it is
+      absorbed by a kernel larger by ``output_padding`` (``3, stride 2, padding 1, output_padding 1``
+      becomes ``4, stride 2, padding 1``): same output size, symmetric placement.
+
+    Down- and upsampling (output sizes always equal the original's, for every input size):
+
+    * A strided convolution with "same" padding becomes ``Sequential(SREPool(stride), conv)``
+      (``pool``: average or max over symmetric windows, then the convolution at stride 1). Any other
+      strided convolution becomes ``Sequential(conv at stride 1, symmetric subsampling)``.
+    * ``MaxPoolNd`` / ``AvgPoolNd`` become :class:`SREPool` with the same size rule.
+    * An asymmetric padding layer (MONAI's EfficientNet pads TensorFlow-style, ``(0, 1)``) is
+      merged into the convolution it feeds (sibling ``<conv>_padding``, or the next module of an
+      ``nn.Sequential``), which then pads symmetrically and subsamples symmetrically.
+    * MONAI's ``UpCat`` (BasicUNet) pads its upsampled features on one side at odd sizes; it
+      resizes them symmetrically instead.
+
+    Adaptive pooling, interpolation with integer factors, normalisation and pointwise layers
+    commute with the symmetries as they are. Functional code inside a ``forward`` cannot be seen;
+    check a converted network with :func:`~monai_sre.utils.equivariance.equivariance_error`.
 
     Weights are freshly initialised (band weights cannot represent an arbitrary kernel). Every
     change is logged at INFO level on ``monai_sre.utils.convert``.
 
     Args:
         model: the network; copied first unless ``inplace``.
-        num_bands, spacing, circular: passed to every SRE layer.
-        pool: ``"avg"`` or ``"max"``, for strided convolutions.
+        num_bands, spacing, circular: passed to every :class:`SREConv` / :class:`SREConvTranspose`.
+        pool: ``"avg"`` or ``"max"``, the window reduction in front of "same"-padded strided convolutions.
         inplace: modify ``model`` itself.
+        strict: raise :class:`SREConversionError` naming every module that cannot be made exact
+            (anisotropic geometry, asymmetric padding with no convolution to absorb it, pixel
+            shuffles, ...). With ``False`` those are logged as warnings and left as they are.
         sre_kwargs: further keyword arguments for the SRE layers.
 
     Returns:
         The converted model.
 
+    Raises:
+        ValueError: bad ``pool``.
+        SREConversionError: ``strict`` and some module cannot be made exact.
+
     Example::
 
-        >>> net = convert_to_sre(monai.networks.nets.resnet18(spatial_dims=3, n_input_channels=1, num_classes=2))
+        >>> net = convert_to_sre(monai.networks.nets.UNet(3, 1, 2, channels=(8, 16, 32), strides=(2, 2)))
+        >>> equivariance_error(net.eval(), torch.randn(1, 1, 16, 16, 16)) < 1e-4
+        True
     """
     if pool not in ("avg", "max"):
         raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}.")
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict must be a bool, got {type(strict).__name__} {strict!r}.")
     target = model if inplace else copy.deepcopy(model)
     options = {"num_bands": num_bands, "spacing": spacing, "circular": circular, **sre_kwargs}
-    changed = []
+    changed: list[str] = []
+    problems: list[tuple[str, str]] = []
+    # conv name -> per-axis total padding of the asymmetric padding layer merged into it
+    merged: dict[str, list[int]] = {}
 
-    def convert(name: str, m: nn.Module):
-        dims = _CONVS.get(type(m)) or _TRANSPOSED.get(type(m))
-        if dims is None:
+    def plan_pads(parent: nn.Module, prefix: str) -> dict[str, nn.Module]:
+        """Merge asymmetric padding layers of ``parent`` into their convolutions; returns replacements."""
+        children = dict(parent.named_children())
+        order = list(children)
+        lookup = {**children, "__parent__": parent}
+        out: dict[str, nn.Module] = {}
+        for name, m in children.items():
+            if not isinstance(m, _PADS):
+                continue
+            full = f"{prefix}.{name}" if prefix else name
+            dims = _pad_dims(m)
+            sides = _pad_sides(m, dims)
+            if all(left == right for left, right in sides):
+                continue
+            conv_name = _partner(lookup, order, name)
+            conv = children.get(conv_name) if conv_name else None
+            zero = isinstance(m, (nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d, nn.ZeroPad1d, nn.ZeroPad2d,
+                                  nn.ZeroPad3d)) and float(getattr(m, "value", 0.0)) == 0.0
+            if conv is None or type(conv) not in _CONVS or conv.padding_mode != "zeros" or not zero:
+                problems.append((full, f"asymmetric padding {sides} (left, right per axis) that no zero-padded "
+                                       f"convolution follows to absorb it"))
+                continue
+            merged[f"{prefix}.{conv_name}" if prefix else conv_name] = [left + right for left, right in sides]
+            out[name] = nn.Identity()
+            changed.append(f"{full}: {type(m).__name__}{sides} -> merged into {conv_name}")
+        return out
+
+    def convert_conv(name: str, m: nn.Module, dims: int) -> nn.Module | None:
+        k, s, d = tuple(m.kernel_size), tuple(m.stride), tuple(m.dilation)
+        if isinstance(m.padding, str):
+            p = (0,) * dims if m.padding == "valid" else tuple(dd * (kk - 1) // 2 for kk, dd in zip(k, d))
+        else:
+            p = tuple(m.padding)
+        extra = merged.get(name, [0] * dims)
+        totals = [2 * pp + e for pp, e in zip(p, extra)]
+        if not _isotropic(k, s, d, totals):
+            problems.append((name, f"anisotropic geometry (kernel {k}, stride {s}, dilation {d}, padding {totals}) "
+                                   f"does not commute with axis permutations"))
             return None
-        transposed = type(m) in _TRANSPOSED
-        k, stride = tuple(m.kernel_size), tuple(m.stride)
-        large = any(v > 1 for v in k)
-        if large and any(v % 2 == 0 for v in k):
-            logger.warning("convert_to_sre: %s has an even kernel %s; left as a plain convolution.", name, k)
-            return None
-        dev, dt = m.weight.device, m.weight.dtype
-        if transposed:
-            if not large:
-                return None
-            new = SREConvTranspose(
-                dims, m.in_channels, m.out_channels, k, stride=stride, padding=m.padding,
-                output_padding=m.output_padding, groups=m.groups, bias=m.bias is not None,
-                dilation=m.dilation, device=dev, dtype=dt, **options,
-            )
-            changed.append(f"{name}: {type(m).__name__}{k} -> SREConvTranspose({new.num_bands} bands)")
-            return new
-        strided = any(s > 1 for s in stride)
+        large, even = any(v > 1 for v in k), any(v % 2 == 0 for v in k)
+        strided = any(v > 1 for v in s) or any(extra)
         if not large and not strided:
             return None
-        if large:
-            conv = SREConv(
-                dims, m.in_channels, m.out_channels, k, stride=1, padding=m.padding, dilation=m.dilation,
-                groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode, device=dev, dtype=dt, **options,
-            )
-            what = f"SREConv({conv.num_bands} bands)"
-        else:
-            conv = type(m)(
-                m.in_channels, m.out_channels, k, stride=1, padding=m.padding, dilation=m.dilation,
-                groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode, device=dev, dtype=dt,
-            )
-            what = type(m).__name__ + str(k)
+        if even and m.padding_mode != "zeros":
+            problems.append((name, f"even kernel {k} with padding_mode={m.padding_mode!r} (only zeros supported)"))
+            return None
+        dev, dt = m.weight.device, m.weight.dtype
+
+        def stride1(padding):
+            if even:
+                return SREEvenConv(dims, m.in_channels, m.out_channels, k, 1, padding, d, m.groups,
+                                   m.bias is not None, device=dev, dtype=dt)
+            if large:
+                return SREConv(dims, m.in_channels, m.out_channels, k, stride=1, padding=padding, dilation=d,
+                               groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode,
+                               device=dev, dtype=dt, **options)
+            return type(m)(m.in_channels, m.out_channels, k, stride=1, padding=padding, dilation=d, groups=m.groups,
+                           bias=m.bias is not None, padding_mode=m.padding_mode, device=dev, dtype=dt)
+
         if not strided:
-            changed.append(f"{name}: {type(m).__name__}{k} -> {what}")
+            conv = stride1(p)
+            changed.append(f"{name}: {type(m).__name__}{k} -> {type(conv).__name__}")
             return conv
-        pool_type = Pool.AVG if pool == "avg" else Pool.MAX
-        pooling = Pool[pool_type, dims](kernel_size=stride, stride=stride)
-        if not isinstance(m.padding, str) and any(
-            p != d * (kk - 1) // 2 for p, d, kk in zip(m.padding, m.dilation, k)
-        ):
-            logger.warning("convert_to_sre: %s has padding %s, not 'same'; output size will differ.", name, m.padding)
-        changed.append(f"{name}: {type(m).__name__}{k} stride {stride} -> {pool}-pool{stride} + {what} stride 1")
-        return nn.Sequential(pooling, conv)
+        if not any(extra) and not even and all(2 * pp == dd * (kk - 1) for pp, dd, kk in zip(p, d, k)):
+            conv = stride1(p)
+            down = SREPool(dims, s, s, mode=pool, ceil_mode=True)
+            changed.append(f"{name}: {type(m).__name__}{k} stride {s} -> symmetric {pool}-pool{s} + "
+                           f"{type(conv).__name__} stride 1")
+            return nn.Sequential(down, conv)
+        if any(extra) and m.padding_mode != "zeros":
+            problems.append((name, f"padding layer merged into a convolution with padding_mode={m.padding_mode!r}"))
+            return None
+        # pad ceil(total / 2) per side; the subsampling's size rule takes the odd sample off again
+        conv = stride1(tuple(pp + (e + 1) // 2 for pp, e in zip(p, extra)))
+        down = SREPool(dims, 1, s, mode="avg", extra_padding=[-(e % 2) for e in extra])
+        changed.append(f"{name}: {type(m).__name__}{k} stride {s} padding {totals} (total) -> "
+                       f"{type(conv).__name__} stride 1 + symmetric subsampling {s}")
+        return nn.Sequential(conv, down)
+
+    def convert_transposed(name: str, m: nn.Module, dims: int) -> nn.Module | None:
+        k, s, d, p, op = (tuple(v) for v in (m.kernel_size, m.stride, m.dilation, m.padding, m.output_padding))
+        if not _isotropic(k, s, d, p, op):
+            problems.append((name, f"anisotropic geometry (kernel {k}, stride {s}, padding {p}, output_padding {op}) "
+                                   f"does not commute with axis permutations"))
+            return None
+        if max(k) == 1 and max(s) == 1:
+            return None
+        new_k, new_p = [], []
+        for kk, dd, pp, oo in zip(k, d, p, op):
+            # same size: d * (k' - 1) - 2 p' == d * (k - 1) - 2 p + output_padding
+            j = next((j for j in range(4) if dd * j - oo + 2 * pp >= 0 and (dd * j - oo) % 2 == 0), None)
+            if j is None:
+                problems.append((name, f"output_padding {op} cannot be absorbed into a symmetric kernel"))
+                return None
+            new_k.append(kk + j)
+            new_p.append((dd * j - oo + 2 * pp) // 2)
+        dev, dt = m.weight.device, m.weight.dtype
+        if all(v % 2 for v in new_k):
+            new = SREConvTranspose(dims, m.in_channels, m.out_channels, new_k, stride=s, padding=new_p,
+                                   groups=m.groups, bias=m.bias is not None, dilation=d, device=dev, dtype=dt,
+                                   **options)
+        else:
+            new = SREEvenConv(dims, m.in_channels, m.out_channels, new_k, s, new_p, d, m.groups, m.bias is not None,
+                              transposed=True, device=dev, dtype=dt)
+        changed.append(f"{name}: {type(m).__name__}{k} stride {s} padding {p} output_padding {op} -> "
+                       f"{type(new).__name__}{tuple(new_k)} padding {tuple(new_p)}")
+        return new
+
+    def convert_pool(name: str, m: nn.Module, dims: int, mode: str) -> nn.Module | None:
+        k, s, p = (tuple(_as_tuple(v, dims)) for v in (m.kernel_size, m.stride, m.padding))
+        if mode == "max" and (m.return_indices or max(_as_tuple(m.dilation, dims)) > 1):
+            problems.append((name, "max pooling with return_indices or dilation has no symmetric counterpart"))
+            return None
+        if mode == "avg" and m.divisor_override:
+            problems.append((name, "average pooling with divisor_override has no symmetric counterpart"))
+            return None
+        if not _isotropic(k, s, p):
+            problems.append((name, f"anisotropic pooling (kernel {k}, stride {s}, padding {p}) does not commute "
+                                   f"with axis permutations"))
+            return None
+        new = SREPool(dims, k, s, p, mode=mode, ceil_mode=m.ceil_mode)
+        changed.append(f"{name}: {type(m).__name__}{k} stride {s} -> SREPool({mode})")
+        return new
+
+    def convert(name: str, m: nn.Module) -> nn.Module | None:
+        t = type(m)
+        if t in _CONVS:
+            return convert_conv(name, m, _CONVS[t])
+        if t in _TRANSPOSED:
+            return convert_transposed(name, m, _TRANSPOSED[t])
+        if t in _MAX_POOLS:
+            return convert_pool(name, m, _MAX_POOLS[t], "max")
+        if t in _AVG_POOLS:
+            return convert_pool(name, m, _AVG_POOLS[t], "avg")
+        if isinstance(m, _NOT_SYMMETRIC):
+            problems.append((name, f"{t.__name__} mixes the voxels of a block asymmetrically"))
+            return None
+        if isinstance(m, _PADS):
+            sides = _pad_sides(m, _pad_dims(m))
+            if all(a == b for a, b in sides) and len(set(sides)) > 1:
+                problems.append((name, f"padding {sides} differs between axes"))
+            return None
+        if t is UpCat:
+            new = copy.copy(m)
+            new.__class__ = _SymmetricUpCat
+            changed.append(f"{name}: UpCat -> symmetric resize of odd sizes")
+            _walk(new, name)
+            return new
+        return None
+
+    def _walk(module: nn.Module, prefix: str) -> None:
+        for child_name, new in plan_pads(module, prefix).items():
+            setattr(module, child_name, new)
+        for child_name, child in list(module.named_children()):
+            full = f"{prefix}.{child_name}" if prefix else child_name
+            new = convert(full, child)
+            if new is not None:
+                setattr(module, child_name, new)
+            elif not isinstance(child, _SymmetricUpCat):
+                _walk(child, full)
 
     root = convert(type(target).__name__, target)
     if root is not None:
         target = root
-    else:
-        _replace_children(target, convert)
+    elif not isinstance(target, _SymmetricUpCat):
+        _walk(target, "")
+    if problems:
+        if strict:
+            raise SREConversionError(problems)
+        for name, reason in problems:
+            logger.warning("convert_to_sre: %s left as it is: %s.", name, reason)
     for line in changed:
         logger.info("convert_to_sre: %s", line)
     logger.info("convert_to_sre: replaced %d layer(s).", len(changed))
     return target
+
+
+def _as_tuple(value, dims: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims

@@ -1,0 +1,165 @@
+"""Max / average pooling and subsampling whose windows sit symmetrically on the grid.
+
+A pooling (or a strided convolution) places its output samples at ``c0, c0 + s, c0 + 2s, ...``.
+PyTorch starts at the first window, so whenever ``(m - 1) * s`` does not span the input exactly the
+last samples are dropped and a flipped input is sampled on a shifted grid: 90-degree rotations and
+flips no longer commute with the layer. Here the ``m`` windows (the same count PyTorch gives) are
+centred on the input instead, at ``c0 = (n - 1 - (m - 1) * s) / 2``; a half-integer centre takes an
+even window, an integer centre an odd one, so the layout is its own mirror image for every size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from monai.utils import ensure_tuple_rep
+
+__all__ = ["SREPool", "symmetric_windows"]
+
+_MODES = ("max", "avg")
+
+
+def symmetric_windows(
+    size: int, kernel: int, stride: int, padding_total: int = 0, ceil_mode: bool = False
+) -> tuple[int, int, int]:
+    """Geometry of ``m`` symmetric windows over ``size`` samples.
+
+    ``m`` follows PyTorch's pooling / convolution size rule for ``kernel``, ``stride`` and a total
+    padding of ``padding_total`` (both sides together, so an asymmetric ``(0, 1)`` pad counts 1).
+
+    Args:
+        size: input length (>= 1).
+        kernel: nominal window length (>= 1).
+        stride: distance between window centres (>= 1).
+        padding_total: total padding in the size rule.
+        ceil_mode: PyTorch's ``ceil_mode`` size rule.
+
+    Returns:
+        ``(m, window, start)``: output length, window length (``kernel`` or ``kernel + 1``, whichever
+        has the parity that centres it) and the first window's first index (negative: that many
+        samples of padding on *both* sides; positive: that many samples cropped on both sides).
+
+    Raises:
+        ValueError: when the size rule gives no output sample.
+    """
+    span = size + padding_total - kernel
+    if ceil_mode:
+        m = -(-span // stride) + 1
+        # PyTorch: the last window must start inside the input or the left padding
+        if (m - 1) * stride >= size + padding_total // 2:
+            m -= 1
+    else:
+        m = span // stride + 1
+    if m < 1:
+        raise ValueError(
+            f"symmetric_windows: input size {size} is too small for kernel {kernel}, stride {stride}, "
+            f"padding {padding_total} (output size {m})."
+        )
+    twice_c0 = size - 1 - (m - 1) * stride
+    window = kernel if (twice_c0 - kernel + 1) % 2 == 0 else kernel + 1
+    return m, window, (twice_c0 - window + 1) // 2
+
+
+class SREPool(nn.Module):
+    """N-D max or average pooling (or plain subsampling, ``kernel_size=1``) that keeps exact grid symmetry.
+
+    For every input size the output has PyTorch's length for the same ``kernel_size``, ``stride``,
+    ``padding`` and ``ceil_mode``, but the windows are centred (see :func:`symmetric_windows`), so
+    ``pool(g x) == g pool(x)`` for every flip ``g``, and for every axis permutation when the
+    geometry is the same on the permuted axes. Padded samples are ``-inf`` for max pooling and not
+    counted by average pooling. ``kernel_size=1`` subsamples: odd spans pick every ``stride``-th
+    sample exactly as a strided convolution does, even spans average the two central neighbours.
+
+    Args:
+        spatial_dims: 1, 2 or 3.
+        kernel_size: nominal window length per axis.
+        stride: per axis; default ``kernel_size``.
+        padding: per-side padding of the size rule, as in ``torch.nn.MaxPoolNd``.
+        mode: ``"max"`` or ``"avg"``.
+        ceil_mode: PyTorch's ``ceil_mode`` size rule.
+        extra_padding: added to the total padding of the size rule per axis (may be negative); an
+            odd total inherited from an asymmetric padding layer (``(0, 1)`` gives 1) is expressed this way.
+
+    Example::
+
+        >>> pool = SREPool(2, kernel_size=3, stride=2, padding=1)
+        >>> pool(torch.randn(1, 4, 16, 15)).shape
+        torch.Size([1, 4, 8, 8])
+    """
+
+    __constants__ = ["spatial_dims", "mode"]
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        kernel_size: Sequence[int] | int,
+        stride: Sequence[int] | int | None = None,
+        padding: Sequence[int] | int = 0,
+        mode: str = "max",
+        ceil_mode: bool = False,
+        extra_padding: Sequence[int] | int = 0,
+    ) -> None:
+        super().__init__()
+        if spatial_dims not in (1, 2, 3):
+            raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims!r}.")
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}.")
+        self.spatial_dims = spatial_dims
+        self.mode = mode
+        self.ceil_mode = bool(ceil_mode)
+        self.kernel_size = self._ints("kernel_size", kernel_size, 1)
+        self.stride = self.kernel_size if stride is None else self._ints("stride", stride, 1)
+        self.padding = self._ints("padding", padding, 0)
+        self.extra_padding = self._ints("extra_padding", extra_padding, None)
+
+    def _ints(self, name: str, value, low: int | None) -> list[int]:
+        try:
+            out = ensure_tuple_rep(value, self.spatial_dims)
+        except ValueError as e:
+            raise ValueError(f"{name} must be an int or {self.spatial_dims} ints, got {value!r}.") from e
+        if not all(isinstance(v, int) and not isinstance(v, bool) and (low is None or v >= low) for v in out):
+            raise ValueError(f"{name} must hold ints{'' if low is None else f' >= {low}'}, got {value!r}.")
+        return [int(v) for v in out]
+
+    def geometry(self, shape: Sequence[int]) -> list[tuple[int, int, int]]:
+        """``(m, window, start)`` per spatial axis for an input of spatial ``shape``."""
+        return [
+            symmetric_windows(n, k, s, 2 * p + e, self.ceil_mode)
+            for n, k, s, p, e in zip(shape, self.kernel_size, self.stride, self.padding, self.extra_padding)
+        ]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != self.spatial_dims + 2:
+            raise ValueError(
+                f"SREPool with spatial_dims={self.spatial_dims} expects input (B, C, *spatial) with "
+                f"{self.spatial_dims + 2} dims, got shape {list(x.shape)}."
+            )
+        geometry = self.geometry(x.shape[2:])
+        pads: list[int] = []
+        for axis, (_, _, start) in enumerate(geometry):
+            if start > 0:
+                x = x.narrow(2 + axis, start, x.shape[2 + axis] - 2 * start)
+        for _, _, start in reversed(geometry):
+            pads += [max(-start, 0)] * 2
+        windows = [w for _, w, _ in geometry]
+        pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d) if self.mode == "max" else (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)
+        pool_fn = pool[self.spatial_dims - 1]
+        if self.mode == "max":
+            if any(pads):
+                x = F.pad(x, pads, value=float("-inf"))
+            return pool_fn(x, windows, self.stride)
+        if not any(pads):
+            return pool_fn(x, windows, self.stride)
+        ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
+        count = pool_fn(F.pad(ones, pads), windows, self.stride)
+        return pool_fn(F.pad(x, pads), windows, self.stride) / count
+
+    def extra_repr(self) -> str:
+        return (
+            f"spatial_dims={self.spatial_dims}, mode={self.mode!r}, kernel_size={tuple(self.kernel_size)}, "
+            f"stride={tuple(self.stride)}, padding={tuple(self.padding)}, ceil_mode={self.ceil_mode}"
+            + (f", extra_padding={tuple(self.extra_padding)}" if any(self.extra_padding) else "")
+        )
