@@ -71,7 +71,9 @@ def get_dataset(
             f"name must be 'synthetic3d', 'synthetic2d', a MedMNIST flag or a .json/.csv datalist path, got {name!r}."
         )
     if len(dataset) == 0:
-        raise ValueError(f"the {split!r} split of dataset {name!r} is empty: a run needs images in every split it uses.")
+        raise ValueError(
+            f"the {split!r} split of dataset {name!r} is empty: a run needs images in every split it uses."
+        )
     return dataset
 
 

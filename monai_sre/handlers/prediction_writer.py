@@ -166,7 +166,8 @@ class PredictionWriter:
         writer.writerows(self.rows)
         atomic_write(self.output_file, buf.getvalue().encode())
         ok = [r for r in self.rows if not r["error"]]
-        msg = f"Predicted {len(ok)} of {len(self.rows)} volumes, {len(self.rows) - len(ok)} failed; wrote {self.output_file}"
+        n_failed = len(self.rows) - len(ok)
+        msg = f"Predicted {len(ok)} of {len(self.rows)} volumes, {n_failed} failed; wrote {self.output_file}"
         if self.rotations and ok:
             n_inv = sum(bool(r["invariant"]) for r in ok)
             msg += f" ({n_inv}/{len(ok)} predictions unchanged under {len(self.rotations)} rotations)"

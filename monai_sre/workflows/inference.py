@@ -86,7 +86,8 @@ def image_datalist(source: str | os.PathLike) -> list[dict[str, str]]:
         raise ValueError(f"input {src} is not a folder, an image ({', '.join(IMAGE_SUFFIXES)}) or a .json/.csv datalist.")
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing and len(missing) == len(paths):
-        raise FileNotFoundError(f"none of the images listed in {src} exist: {missing[:3]}{' ...' if len(missing) > 3 else ''}")
+        more = " ..." if len(missing) > 3 else ""
+        raise FileNotFoundError(f"none of the images listed in {src} exist: {missing[:3]}{more}")
     if missing:  # the others are still predicted; these get an error row
         logger.warning("%d images listed in %s do not exist: %s%s", len(missing), src, missing[:3],
                        " ..." if len(missing) > 3 else "")
@@ -133,7 +134,8 @@ class InferenceDataset(Dataset):
             item = dict(super()._transform(index))
             image = torch.as_tensor(item[self.image_key])
             if tuple(image.shape) != self.image_shape:
-                raise ValueError(f"preprocessed image has shape {tuple(image.shape)}, the model takes {self.image_shape}")
+                shape = tuple(image.shape)
+                raise ValueError(f"preprocessed image has shape {shape}, the model takes {self.image_shape}")
             n_bad = int((~torch.isfinite(image)).sum())
             if n_bad:
                 raise ValueError(f"preprocessed image has {n_bad} NaN/Inf values")

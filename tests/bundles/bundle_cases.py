@@ -118,6 +118,7 @@ def test_resume_continues_from_last_epoch(spec, trained, tiny_data, tmp_path):
     assert trainer.state.epoch == 2 and trainer.state.iteration == 2 * iters
     last = torch.load(tmp_path / "run" / "models" / "last.pt", weights_only=True)
     assert last["trainer"]["iteration"] == 2 * iters and last["lr_scheduler"]["last_epoch"] == 2
+    assert last["lr_scheduler"]["T_max"] == 2  # the cosine was stretched to the new length, not restored (lr 0)
 
 
 @pytest.mark.slow

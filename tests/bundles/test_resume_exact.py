@@ -38,7 +38,8 @@ wf.finalize()
 
 def _train(out, root, kill_at=0):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    cmd = [sys.executable, "-c", RUNNER, str(out), root, str(kill_at), str(BUNDLES / "sre_r3d" / "configs" / "train.json")]
+    config = BUNDLES / "sre_r3d" / "configs" / "train.json"
+    cmd = [sys.executable, "-c", RUNNER, str(out), root, str(kill_at), str(config)]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -56,7 +57,8 @@ def test_killed_training_resumes_bit_identical(tiny_data, tmp_path):
 
     killed = _train(tmp_path / "run", root, kill_at=6)  # in the middle of epoch 2
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert torch.load(tmp_path / "run" / "models" / "last.pt", weights_only=True)["trainer"]["iteration"] == 4  # epoch 1
+    last = torch.load(tmp_path / "run" / "models" / "last.pt", weights_only=True)
+    assert last["trainer"]["iteration"] == 4  # killed after epoch 1 was saved
     resumed = _train(tmp_path / "run", root)  # the same command again
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed_epoch 1" in resumed.stdout  # epoch 1 came from the checkpoint, epochs 2 and 3 were trained

@@ -73,7 +73,8 @@ def test_image_datalist_sources(tmp_path):
     with pytest.raises(FileNotFoundError, match="none of the images .*zzz.nii"):
         image_datalist(tmp_path / "bad.json")
     (tmp_path / "some.json").write_text(json.dumps(["imgs/a.nii", "imgs/zzz.nii"]))  # the missing one gets an error row
-    assert [d["path"] for d in image_datalist(tmp_path / "some.json")] == [folder[0]["path"], str(tmp_path / "imgs/zzz.nii")]
+    some = [d["path"] for d in image_datalist(tmp_path / "some.json")]
+    assert some == [folder[0]["path"], str(tmp_path / "imgs" / "zzz.nii")]
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no image files"):
         image_datalist(tmp_path / "empty")

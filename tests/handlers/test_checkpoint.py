@@ -149,6 +149,10 @@ def test_truncated_checkpoint_error_names_the_file(tmp_path, name):
         SRECheckpointLoader(str(tmp_path / "absent.pt"), {"model": net})(engine)
 
 
+def _saver(ckpt, objs):
+    return SRECheckpointSaver(str(ckpt), objs, save_interval=1, interval_filename="last.pt", engine_key="trainer")
+
+
 def _run_with_schedule(ckpt, epochs, extend=True):
     net, opt, sched = _objects()
     sched.T_max = epochs  # the configured length, as train.json sets T_max=@epochs
@@ -157,7 +161,7 @@ def _run_with_schedule(ckpt, epochs, extend=True):
     engine.add_event_handler(Events.EPOCH_STARTED, lambda e: lrs.append(opt.param_groups[0]["lr"]))
     objs = {"model": net, "optimizer": opt, "lr_scheduler": sched}
     ResumeFromCheckpoint(str(ckpt / "last.pt"), objs, engine_key="trainer", extend_schedule=extend).attach(engine)
-    SRECheckpointSaver(str(ckpt), objs, save_interval=1, interval_filename="last.pt", engine_key="trainer").attach(engine)
+    _saver(ckpt, objs).attach(engine)
     engine.run(DATA, max_epochs=epochs)
     return lrs
 
@@ -192,7 +196,7 @@ def test_amp_grad_scaler_is_saved_and_restored(tmp_path):
     engine = _trainer(net, opt, sched, [])
     engine.scaler_ = torch.amp.GradScaler("cpu", init_scale=512.0)  # what MONAI's trainer holds with amp=True
     objs = {"model": net, "optimizer": opt, "lr_scheduler": sched}
-    SRECheckpointSaver(str(tmp_path), objs, save_interval=1, interval_filename="last.pt", engine_key="trainer").attach(engine)
+    _saver(tmp_path, objs).attach(engine)
     engine.run(DATA, max_epochs=1)
     assert torch.load(tmp_path / "last.pt", weights_only=True)["grad_scaler"]["scale"] == 512.0
     engine2 = _trainer(net, opt, sched, [])
