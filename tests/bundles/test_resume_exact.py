@@ -21,9 +21,11 @@ from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 torch.set_num_threads(1)
 out, root, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+overrides = dict(arg.split("=", 1) for arg in sys.argv[5:])  # extra config overrides, e.g. augment=True
 wf = ConfigWorkflow(config_file=sys.argv[4], run_id="training", logging_file=False, workflow_type=None,
                     dataset="adrenalmnist3d", data_root=root, output_dir=out, epochs=3, batch_size=4,
-                    widths=[4, 4, 4, 4], num_workers=0, progress_bar=False)
+                    widths=[4, 4, 4, 4], num_workers=0, progress_bar=False,
+                    **{k: eval(v) for k, v in overrides.items()})
 wf.initialize()
 if kill_at:
     trainer = wf.parser.get_parsed_content("train#trainer")
@@ -36,10 +38,12 @@ wf.finalize()
 """
 
 
-def _train(out, root, kill_at=0):
+CONFIG = BUNDLES / "sre_r3d" / "configs" / "train.json"
+
+
+def _train(out, root, kill_at=0, extra=()):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-    config = BUNDLES / "sre_r3d" / "configs" / "train.json"
-    cmd = [sys.executable, "-c", RUNNER, str(out), root, str(kill_at), str(config)]
+    cmd = [sys.executable, "-c", RUNNER, str(out), root, str(kill_at), str(CONFIG), *extra]
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -49,17 +53,23 @@ def _metrics(out):
 
 
 @pytest.mark.slow
-def test_killed_training_resumes_bit_identical(tiny_data, tmp_path):
+@pytest.mark.parametrize("recipe", ["default", "augment"])
+def test_killed_training_resumes_bit_identical(tiny_data, tmp_path, recipe):
+    extra = ()
+    if recipe == "augment":  # random affine, smoothing, ... drawn by MONAI transforms with their own generators
+        if "augment" not in json.loads(CONFIG.read_text()):
+            pytest.skip("train.json has no 'augment' switch")
+        extra = ("augment=True",)
     assert TINY["num_workers"] == 0
     root = tiny_data["adrenalmnist3d"]  # 16 training samples: 4 iterations of 4 per epoch
-    ref = _train(tmp_path / "ref", root)
+    ref = _train(tmp_path / "ref", root, extra=extra)
     assert ref.returncode == 0, ref.stderr[-3000:]
 
-    killed = _train(tmp_path / "run", root, kill_at=6)  # in the middle of epoch 2
+    killed = _train(tmp_path / "run", root, kill_at=6, extra=extra)  # in the middle of epoch 2
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     last = torch.load(tmp_path / "run" / "models" / "last.pt", weights_only=True)
     assert last["trainer"]["iteration"] == 4  # killed after epoch 1 was saved
-    resumed = _train(tmp_path / "run", root)  # the same command again
+    resumed = _train(tmp_path / "run", root, extra=extra)  # the same command again
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed_epoch 1" in resumed.stdout  # epoch 1 came from the checkpoint, epochs 2 and 3 were trained
 
