@@ -11,7 +11,7 @@ from .sre_conv import (
 )
 from .sre_even_conv import SREEvenConv, distance_bands
 from .sre_pool import SREAvgPool
-from .sre_resample import SREPool, symmetric_windows
+from .sre_resample import SREPool, symmetric_resize, symmetric_windows
 from .sre_resblock import SREBasicBlock, SREBottleneck
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "set_algorithm",
     "set_auto_policy",
     "distance_bands",
+    "symmetric_resize",
     "symmetric_windows",
     "SREEvenConv",
     "SREPool",

@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
-__all__ = ["SREPool", "symmetric_windows"]
+__all__ = ["SREPool", "symmetric_resize", "symmetric_windows"]
 
 _MODES = ("max", "avg")
 
@@ -61,6 +61,21 @@ def symmetric_windows(
     twice_c0 = size - 1 - (m - 1) * stride
     window = kernel if (twice_c0 - kernel + 1) % 2 == 0 else kernel + 1
     return m, window, (twice_c0 - window + 1) // 2
+
+
+def symmetric_resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Resize ``(B, C, *spatial)`` to ``size`` by (bi/tri)linear interpolation with ``align_corners=True``.
+
+    The end samples map onto the end samples, so the resampling commutes with every flip (and,
+    being separable, with axis permutations when the sizes agree). Used where a decoder has to
+    match an encoder's odd size, instead of padding one side. Returns ``x`` itself when the size
+    already matches.
+    """
+    size = tuple(int(v) for v in size)
+    if tuple(x.shape[2:]) == size:
+        return x
+    mode = ("linear", "bilinear", "trilinear")[x.dim() - 3]
+    return F.interpolate(x, size=size, mode=mode, align_corners=True)
 
 
 class SREPool(nn.Module):

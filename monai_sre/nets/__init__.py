@@ -13,6 +13,7 @@ from .sre_resnet import (
     sre_resnet34,
     sre_resnet50,
 )
+from .sre_unet import SREUNet, sre_unet, unet
 from .summary import (
     batched_equivariance_error,
     count_flops,
@@ -26,6 +27,7 @@ from .summary import (
 __all__ = [
     "SRE_RESNET_DEPTHS",
     "SREResNet",
+    "SREUNet",
     "batched_equivariance_error",
     "count_flops",
     "count_parameters",
@@ -44,5 +46,7 @@ __all__ = [
     "sre_resnet18",
     "sre_resnet34",
     "sre_resnet50",
+    "sre_unet",
     "summarize_model",
+    "unet",
 ]

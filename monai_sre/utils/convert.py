@@ -12,12 +12,11 @@ import logging
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from monai.networks.nets.basic_unet import UpCat
 
 from monai_sre.blocks.sre_conv import SREConv, SREConvBase, SREConvTranspose
 from monai_sre.blocks.sre_even_conv import SREEvenConv
-from monai_sre.blocks.sre_resample import SREPool
+from monai_sre.blocks.sre_resample import SREPool, symmetric_resize
 
 __all__ = ["SREConversionError", "export_to_conv", "convert_to_sre"]
 
@@ -60,9 +59,8 @@ class _SymmetricUpCat(UpCat):
         x_0 = self.upsample(x)
         if x_e is None:
             return self.convs(x_0)
-        if self.is_pad and x_e.shape[2:] != x_0.shape[2:]:
-            mode = ("linear", "bilinear", "trilinear")[x_0.dim() - 3]
-            x_0 = F.interpolate(x_0, size=x_e.shape[2:], mode=mode, align_corners=True)
+        if self.is_pad:
+            x_0 = symmetric_resize(x_0, x_e.shape[2:])
         return self.convs(torch.cat([x_e, x_0], dim=1))
 
 
