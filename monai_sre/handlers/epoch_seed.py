@@ -29,18 +29,19 @@ class EpochSeeder:
     reseeds from the epoch counter; the dataset is walked the way MONAI's data-loader ``worker_init_fn`` does.
 
     Args:
-        seed: base seed; epoch ``e`` (1-based) uses ``seed + e``.
+        seed: base seed; epoch ``e`` (1-based) uses ``seed + e``. None disables the handler (an unseeded run, whose
+            resume is not exact).
 
     Raises:
-        TypeError: if ``seed`` is not an int.
+        TypeError: if ``seed`` is not an int or None.
 
     Example:
         >>> EpochSeeder(seed=0).attach(trainer)  # doctest: +SKIP
     """
 
-    def __init__(self, seed: int = 0) -> None:
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise TypeError(f"seed must be an int, got {seed!r}.")
+    def __init__(self, seed: int | None = 0) -> None:
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise TypeError(f"seed must be an int or None, got {seed!r}.")
         self.seed = seed
 
     def attach(self, engine: Engine) -> None:
@@ -49,6 +50,8 @@ class EpochSeeder:
             engine.add_event_handler(Events.EPOCH_STARTED, self)
 
     def __call__(self, engine: Engine) -> None:
+        if self.seed is None:
+            return
         seed = self.seed + int(engine.state.epoch)
         set_determinism(seed=seed)
         dataset = getattr(engine.state.dataloader, "dataset", None)

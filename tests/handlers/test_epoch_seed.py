@@ -51,5 +51,8 @@ def test_attach_once_and_bad_seed():
     seeder.attach(engine)
     seeder.attach(engine)
     assert len(engine._event_handlers[Events.EPOCH_STARTED]) == 1
-    with pytest.raises(TypeError, match="seed must be an int"):
+    with pytest.raises(TypeError, match="seed must be an int or None"):
         EpochSeeder(1.5)
+    torch.manual_seed(7)
+    EpochSeeder(None)(engine)  # an unseeded run: the generators are left alone
+    assert torch.initial_seed() == 7
