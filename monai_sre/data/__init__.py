@@ -13,6 +13,12 @@ from .nifti import (
     nifti_dataset,
     nifti_transforms,
 )
+from .synthetic_segmentation import (
+    SEGMENTATION_LABELS,
+    make_synthetic_segmentation,
+    segmentation_datalist,
+    segmentation_transforms,
+)
 from .synthetic import SYNTHETIC_INFO, SYNTHETIC_NAMES, default_cache, make_synthetic, synthetic_name
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "MedMNISTDataset",
     "NiftiDataset",
     "NpzClassificationDataset",
+    "SEGMENTATION_LABELS",
     "SYNTHETIC_INFO",
     "SYNTHETIC_NAMES",
     "check_datalist",
@@ -32,7 +39,10 @@ __all__ = [
     "load_datalist",
     "load_error",
     "make_synthetic",
+    "make_synthetic_segmentation",
     "nifti_dataset",
     "nifti_transforms",
+    "segmentation_datalist",
+    "segmentation_transforms",
     "synthetic_name",
 ]

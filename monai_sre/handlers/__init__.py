@@ -7,6 +7,13 @@ from .epoch_seed import EpochSeeder
 from .epoch_summary import EpochSummary
 from .prediction_writer import PredictionWriter
 from .rotation_sweep import RotationSweep, make_views, rotation_sweep, summarize_sweep, write_sweep
+from .segmentation_sweep import (
+    SegmentationRotationSweep,
+    dice_per_class,
+    segmentation_sweep,
+    summarize_segmentation_sweep,
+    write_segmentation_sweep,
+)
 
 __all__ = [
     "AtomicDiskSaver",
@@ -17,9 +24,14 @@ __all__ = [
     "RotationSweep",
     "SRECheckpointLoader",
     "SRECheckpointSaver",
+    "SegmentationRotationSweep",
+    "dice_per_class",
     "make_views",
     "read_checkpoint",
     "rotation_sweep",
+    "segmentation_sweep",
+    "summarize_segmentation_sweep",
     "summarize_sweep",
+    "write_segmentation_sweep",
     "write_sweep",
 ]

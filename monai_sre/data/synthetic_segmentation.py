@@ -1,0 +1,193 @@
+"""A tiny, deterministic synthetic 3D segmentation set with no orientation prior, and segmentation datalists.
+
+Every volume holds one **rod** (prolate ellipsoid, label 1) and one **plate** (oblate ellipsoid, label 2), each at
+an independent, uniformly random 3D orientation and a random position inside the central sphere (so rotations of
+the evaluation protocol never clip an object). Intensities overlap between the classes; only the *shape* tells a
+rod voxel from a plate voxel. Images are uint8 in ``[0, 255]``, labels uint8 in ``{0, 1, 2}``, background exactly 0.
+
+:func:`segmentation_datalist` returns MONAI datalists for the embedded set (arrays in memory) or for a NIfTI
+datalist JSON (``{"training": [{"image": ..., "label": ...}], "validation": [...], "test": [...]}``);
+:func:`segmentation_transforms` the matching preprocessing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from monai.transforms import (
+    Compose,
+    EnsureChannelFirstd,
+    EnsureTyped,
+    LoadImaged,
+    ResizeWithPadOrCropd,
+    ScaleIntensityd,
+)
+from scipy import ndimage
+
+from monai_sre.utils.io import atomic_write
+
+from .synthetic import default_cache
+
+__all__ = ["SEGMENTATION_LABELS", "make_synthetic_segmentation", "segmentation_datalist", "segmentation_transforms"]
+
+logger = logging.getLogger(__name__)
+
+SEGMENTATION_LABELS = {"0": "background", "1": "rod", "2": "plate"}
+SYNTHETIC_SEGMENTATION = "synthetic_seg3d"
+_SPLITS = {"train": "training", "val": "validation", "test": "test"}
+_FORMAT_VERSION = 2
+
+
+def _random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A rotation matrix drawn uniformly (Haar measure): QR of a Gaussian matrix with the sign fixed."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def _ellipsoid(coords: np.ndarray, centre: np.ndarray, frame: np.ndarray, semi: np.ndarray) -> np.ndarray:
+    local = np.tensordot(frame, coords - centre.reshape(3, 1, 1, 1), axes=1)
+    return np.sqrt(sum((c / a) ** 2 for c, a in zip(local, semi)))
+
+
+def _render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    s = size / 32.0
+    coords = np.stack(np.meshgrid(*[np.arange(size, dtype=np.float64)] * 3, indexing="ij"))
+    middle = np.full(3, (size - 1) / 2.0)
+    # two centres on opposite sides of the middle, along a random direction
+    direction = rng.normal(size=3)
+    direction /= np.linalg.norm(direction)
+    offset = rng.uniform(6.0, 6.5) * s
+    image = np.zeros((size,) * 3)
+    label = np.zeros((size,) * 3, np.uint8)
+    shapes = [
+        (1, np.array([rng.uniform(7.5, 8.5), rng.uniform(3.4, 4.2), 0.0])),  # rod: long, two short
+        (2, np.array([rng.uniform(6.5, 7.5), rng.uniform(2.4, 2.9), 0.0])),  # plate: two long, one short
+    ]
+    for (cls, semi), sign in zip(shapes, rng.permutation([-1.0, 1.0])):
+        semi = semi * s
+        semi[2] = semi[1] if cls == 1 else semi[0] * rng.uniform(0.85, 1.0)
+        r = _ellipsoid(coords, middle + sign * offset * direction, _random_rotation(rng), semi)
+        inside = r <= 1.0
+        label[inside] = cls
+        soft = 1.0 / (1.0 + np.exp(-(1.0 - r) * semi.min() / 0.6))
+        image = np.maximum(image, soft * rng.uniform(0.55, 1.0))
+    noise = ndimage.gaussian_filter(rng.normal(0.0, 1.0, image.shape), 1.5)
+    image = image * (1.0 + 0.08 * noise / noise.std())
+    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8), label
+
+
+def make_synthetic_segmentation(
+    root: str | os.PathLike | None = None,
+    size: int = 32,
+    n_train: int = 64,
+    n_val: int = 16,
+    n_test: int = 16,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> str:
+    """Generate (or reuse) the synthetic segmentation set; returns the path of ``synthetic_seg3d_{size}.npz``.
+
+    The file holds ``{train,val,test}_images`` and ``{train,val,test}_labels`` (uint8, ``(N, size, size, size)``)
+    and a ``params`` JSON string; it is written atomically and regenerated only when the parameters differ.
+
+    Args:
+        root: output folder; default :func:`~monai_sre.data.synthetic.default_cache`.
+        size: edge length (>= 16).
+        n_train, n_val, n_test: volumes per split (>= 0).
+        seed: random seed; the same arguments always give the same data.
+        overwrite: regenerate even if a matching file exists.
+
+    Raises:
+        ValueError: bad ``size`` or counts.
+    """
+    if not isinstance(size, int) or isinstance(size, bool) or size < 16:
+        raise ValueError(f"size must be an int >= 16, got {size!r}.")
+    counts = [n_train, n_val, n_test]
+    if not all(isinstance(n, int) and n >= 0 for n in counts):
+        raise ValueError(f"n_train, n_val and n_test must be ints >= 0, got {counts}.")
+    params = {"version": _FORMAT_VERSION, "size": size, "counts": counts, "seed": int(seed)}
+    out_dir = Path(root if root is not None else default_cache()).expanduser()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{SYNTHETIC_SEGMENTATION}_{size}.npz"
+    if path.is_file() and not overwrite:
+        try:
+            with np.load(path) as existing:
+                if json.loads(str(existing["params"])) == params:
+                    return str(path)
+        except (OSError, ValueError, KeyError) as err:
+            logger.warning("regenerating unreadable synthetic file %s (%s)", path, err)
+    arrays: dict[str, np.ndarray] = {"params": np.array(json.dumps(params, sort_keys=True))}
+    for index, (split, n) in enumerate(zip(_SPLITS, counts)):
+        rng = np.random.default_rng([seed, index, size])
+        pairs = [_render(rng, size) for _ in range(n)]
+        arrays[f"{split}_images"] = np.stack([p[0] for p in pairs]) if n else np.zeros((0,) + (size,) * 3, np.uint8)
+        arrays[f"{split}_labels"] = np.stack([p[1] for p in pairs]) if n else np.zeros((0,) + (size,) * 3, np.uint8)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write(str(path), buf.getvalue())
+    logger.info("wrote synthetic segmentation set %s (train/val/test = %s)", path, counts)
+    return str(path)
+
+
+def segmentation_datalist(
+    dataset: str | os.PathLike, split: str, root: str | os.PathLike | None = None, size: int = 32
+) -> list[dict]:
+    """The items of one split: ``[{"image": ..., "label": ...}, ...]``.
+
+    Args:
+        dataset: ``"synthetic_seg3d"`` (generated on first use under ``root``) or the path of a NIfTI datalist JSON
+            with ``"training"``, ``"validation"`` and (optionally) ``"test"`` lists; relative paths are resolved
+            against the JSON's folder.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        root: data folder of the synthetic set.
+        size: edge length of the synthetic set.
+
+    Returns:
+        synthetic: channel-first arrays ``(1, S, S, S)`` (image float32 in [0, 1], label uint8); datalist: file paths.
+
+    Raises:
+        ValueError: unknown ``split``, missing datalist file or an empty / malformed split.
+    """
+    if split not in _SPLITS:
+        raise ValueError(f"split must be one of {tuple(_SPLITS)}, got {split!r}.")
+    if str(dataset) == SYNTHETIC_SEGMENTATION:
+        with np.load(make_synthetic_segmentation(root, size=size)) as data:
+            images, labels = data[f"{split}_images"], data[f"{split}_labels"]
+        return [
+            {"image": (img[None] / 255.0).astype(np.float32), "label": lab[None].copy()} for img, lab in zip(images, labels)
+        ]
+    path = Path(dataset)
+    if not path.is_file():
+        raise ValueError(f"dataset must be {SYNTHETIC_SEGMENTATION!r} or a datalist JSON file, got {str(dataset)!r}.")
+    records = json.loads(path.read_text()).get(_SPLITS[split])
+    if not records or not isinstance(records, list):
+        raise ValueError(f"dataset {str(path)!r}: empty or missing {_SPLITS[split]!r} list.")
+    items = []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict) or "image" not in rec or "label" not in rec:
+            raise ValueError(f"dataset {str(path)!r}: {_SPLITS[split]!r} entry {i} needs 'image' and 'label', got {rec!r}.")
+        items.append({k: str((path.parent / rec[k]).resolve()) for k in ("image", "label")})
+    return items
+
+
+def segmentation_transforms(dataset: str | os.PathLike, size: int = 32) -> Compose:
+    """Preprocessing for :func:`segmentation_datalist` items: tensors for the synthetic set; for NIfTI files load,
+    channel first, intensity scaled to [0, 1] and a centred pad/crop to ``size`` cubed (labels stay integers)."""
+    keys = ["image", "label"]
+    if str(dataset) == SYNTHETIC_SEGMENTATION:
+        return Compose([EnsureTyped(keys=keys, track_meta=False)])
+    return Compose([
+        LoadImaged(keys=keys, image_only=True),
+        EnsureChannelFirstd(keys=keys),
+        ScaleIntensityd(keys="image"),
+        ResizeWithPadOrCropd(keys=keys, spatial_size=[size] * 3),
+        EnsureTyped(keys=keys, track_meta=False),
+    ])
