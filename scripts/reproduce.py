@@ -23,7 +23,8 @@ def main() -> None:
     parser.add_argument("--data_root", default=os.environ.get("MONAI_SRE_DATA"),
                         help="folder of the MedMNIST npz files (default: $MONAI_SRE_DATA)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="seeds to run; the table shows mean ± std over them (each seed under <output_dir>/seed<s>)")
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--output_dir", default="runs/reproduce")
     parser.add_argument("--epochs", type=int, help="override the profile's epochs (e.g. for a quick check)")
@@ -31,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     overrides = {k: v for k, v in (("epochs", args.epochs), ("widths", args.widths)) if v is not None}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    paths = reproduce(args.datasets, args.output_dir, args.data_root, args.profile, args.seed, args.size, overrides)
+    paths = reproduce(args.datasets, args.output_dir, args.data_root, args.profile, args.seeds, args.size, overrides)
     print(open(paths["md"]).read())
     for kind, path in paths.items():
         print(f"{kind}: {path}")

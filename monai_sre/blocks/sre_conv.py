@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
 from monai_sre.layers.band_conv import band_conv_costs, band_conv_nd
-from monai_sre.layers.bands import band_basis, expand_kernel
+from monai_sre.layers.bands import BASIS_NORMS, band_basis, band_sizes, expand_kernel
 
 __all__ = ["SREConv", "SREConvTranspose", "SREConvBase", "ALGORITHMS", "clear_auto_cache", "set_algorithm", "set_auto_policy"]
 
@@ -115,7 +115,20 @@ class SREConvBase(nn.Module):
     """Shared machinery of :class:`SREConv` and :class:`SREConvTranspose`.
 
     Holds the band weights, the fixed band basis (a non-persistent buffer) and the expanded-kernel
-    cache. The cache is a plain attribute keyed on the weight's identity, storage, version counter,
+    cache.
+
+    Parametrisation (``basis_norm``). The kernel is ``K = sum_b W_b M_b``. With ``"mean"`` (default)
+    ``M_b`` is the indicator of band ``b`` divided by its tap count ``n_b``, so ``W_b`` multiplies the
+    *average* of the input over the band: the layer is ``B`` pointwise convolutions of ``B`` band
+    averages, and PyTorch's usual init (``fan_in = in_channels / groups * num_bands``) and learning
+    rates apply. With ``"none"`` (the original SRE-Conv) ``M_b`` is the 0/1 indicator: the gradient of
+    ``W_b`` sums ``n_b`` taps, so SGD moves the outer bands up to ~100x faster than the centre and the
+    initial output variance grows with the band sizes; see ``docs/trainability.md``. ``"orthonormal"``
+    (``M_b / sqrt(n_b)``) lies in between. All three span the same kernels, with the same parameter
+    count, equivariance and export; only training dynamics differ. A state dict saved by the
+    original parametrisation (module version 1) is rescaled on load, and one saved with another
+    ``basis_norm`` (recorded in the state dict's metadata) is converted, so the loaded module computes
+    the same function. The cache is a plain attribute keyed on the weight's identity, storage, version counter,
     dtype and device, so any optimizer step, ``load_state_dict``, ``.to()`` or in-place edit makes
     the next forward rebuild it. It is used only when no autograd graph is needed (``torch.no_grad``,
     ``torch.inference_mode`` or frozen weights); a forward that needs gradients always expands the
@@ -123,6 +136,8 @@ class SREConvBase(nn.Module):
     """
 
     transposed: bool = False
+    # version 2: ``basis_norm`` (stored in the state-dict metadata); version 1 used indicator masks
+    _version = 2
     __constants__ = ["spatial_dims", "in_channels", "out_channels", "groups", "padding_mode"]
 
     def __init__(
@@ -143,6 +158,7 @@ class SREConvBase(nn.Module):
         output_padding: Sequence[int] | int = 0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        basis_norm: str = "orthonormal",
     ) -> None:
         super().__init__()
         if spatial_dims not in (1, 2, 3):
@@ -167,6 +183,8 @@ class SREConvBase(nn.Module):
         self.groups = groups
         self.padding_mode = padding_mode
         self.circular = bool(circular)
+        if spacing is not None and not isinstance(spacing, (int, float)) and len(spacing) != spatial_dims:
+            raise ValueError(f"spacing must be a number or {spatial_dims} numbers (one per axis), got {spacing!r}.")
         self.spacing = None if spacing is None else tuple(float(s) for s in ensure_tuple_rep(spacing, spatial_dims))
         if any(s < 1 for s in self.stride) or any(d < 1 for d in self.dilation):
             raise ValueError(f"stride and dilation must be >= 1, got stride={self.stride}, dilation={self.dilation}.")
@@ -179,7 +197,13 @@ class SREConvBase(nn.Module):
         # what the convolution itself pads with: nothing when F.pad did it already
         self._conv_padding = list(self._padding) if padding_mode == "zeros" else [0] * spatial_dims
 
-        basis = band_basis(self.kernel_size, num_bands, self.spacing, self.circular, dtype=dtype or torch.get_default_dtype(), device=device)
+        if basis_norm not in BASIS_NORMS:
+            raise ValueError(f"basis_norm must be one of {BASIS_NORMS}, got {basis_norm!r}.")
+        self.basis_norm = basis_norm
+        basis = band_basis(
+            self.kernel_size, num_bands, self.spacing, self.circular, dtype=dtype or torch.get_default_dtype(),
+            device=device, norm=basis_norm,
+        )
         self.num_bands = int(basis.shape[0])
         self.register_buffer("basis", basis, persistent=False)
         factory = {"device": device, "dtype": dtype}
@@ -212,16 +236,50 @@ class SREConvBase(nn.Module):
     @property
     def active_taps(self) -> int:
         """Number of kernel taps that belong to a band (all of them unless ``circular``)."""
-        return int(self.basis.sum().item())
+        return int(band_sizes(self.basis).sum().item())
 
     def reset_parameters(self) -> None:
-        """Uniform init with PyTorch's default bound ``1/sqrt(fan_in)``, counting active taps."""
-        fan_in = self.weight.shape[1] * max(self.active_taps, 1)
-        bound = 1.0 / math.sqrt(fan_in)
+        """Uniform init with PyTorch's default bound ``1/sqrt(fan_in)``.
+
+        ``fan_in`` is the weight's own, ``in_channels / groups * num_bands``, for the normalised bases;
+        for ``basis_norm="none"`` it counts the active taps, as the original SRE-Conv does.
+        """
+        taps = max(self.active_taps, 1) if self.basis_norm == "none" else self.num_bands
+        bound = 1.0 / math.sqrt(self.weight.shape[1] * taps)
         with torch.no_grad():
             self.weight.uniform_(-bound, bound)
             if self.bias is not None:
                 self.bias.uniform_(-bound, bound)
+        self.invalidate_cache()
+
+    @torch.jit.unused
+    def _band_scale(self, basis_norm: str) -> torch.Tensor:
+        """Per-band factor ``f_b`` with ``M_b = indicator_b / f_b`` for a given ``basis_norm``."""
+        n = band_sizes(self.basis).to(torch.float64)
+        return {"none": torch.ones_like(n), "orthonormal": n.sqrt(), "mean": n}[basis_norm]
+
+    @torch.jit.unused
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        metadata = getattr(destination, "_metadata", None)
+        if metadata is not None and prefix[:-1] in metadata:
+            metadata[prefix[:-1]]["basis_norm"] = self.basis_norm
+
+    @torch.jit.unused
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        key = prefix + "weight"
+        version = local_metadata.get("version")
+        saved_norm = local_metadata.get("basis_norm", "none" if version == 1 else self.basis_norm)
+        if saved_norm not in BASIS_NORMS:
+            error_msgs.append(f"{key}: unknown basis_norm {saved_norm!r} in the state-dict metadata, expected one of {BASIS_NORMS}.")
+        elif saved_norm != self.basis_norm and key in state_dict:
+            w = state_dict[key]
+            if w.shape == self.weight.shape:
+                # same kernel K = W_saved / f_saved = W_new / f_new
+                ratio = (self._band_scale(self.basis_norm) / self._band_scale(saved_norm)).to(w.dtype)
+                state_dict = dict(state_dict)
+                state_dict[key] = w * ratio.to(w.device)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
         self.invalidate_cache()
 
     def invalidate_cache(self) -> None:
@@ -344,6 +402,9 @@ class SREConv(SREConvBase):
         circular: drop the box corners beyond the outermost band (disc / ball support).
         device: parameter device.
         dtype: parameter dtype.
+        basis_norm: ``"mean"`` (default; each band weight multiplies the band's average, so the layer
+            trains like a standard convolution under SGD), ``"orthonormal"`` or ``"none"`` (the original
+            SRE-Conv's 0/1 band masks). Same function class; see :class:`SREConvBase`.
         algorithm: how forward computes the convolution, all giving the same result up to rounding:
             ``"dense"`` expands the full kernel and runs one ``torch.nn.functional.convNd`` (the
             expanded kernel is cached when no gradient is needed); ``"bands"`` never builds it:
@@ -381,12 +442,13 @@ class SREConv(SREConvBase):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         algorithm: str = "auto",
+        basis_norm: str = "orthonormal",
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
         super().__init__(
             spatial_dims, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            padding_mode, num_bands, spacing, circular, 0, device, dtype,
+            padding_mode, num_bands, spacing, circular, 0, device, dtype, basis_norm,
         )
         self._stride_list = list(self.stride)
         self._dilation_list = list(self.dilation)
@@ -536,10 +598,11 @@ class SREConvTranspose(SREConvBase):
         circular: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        basis_norm: str = "orthonormal",
     ) -> None:
         super().__init__(
             spatial_dims, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            padding_mode, num_bands, spacing, circular, output_padding, device, dtype,
+            padding_mode, num_bands, spacing, circular, output_padding, device, dtype, basis_norm,
         )
         if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride, self.dilation)):
             raise ValueError(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monai.utils import IgniteInfo, min_version, optional_import
+
+from monai_sre.utils.io import atomic_write
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
 if TYPE_CHECKING:
@@ -51,6 +56,8 @@ class EpochSummary:
         optimizer: optimizer whose first param group's ``lr`` is shown; None omits it.
         loss_transform: maps ``engine.state.output`` to a float loss; the default reads ``output[0]["loss"]``.
         name: logger name; None uses ``engine.logger``.
+        history_path: if given, every epoch's record (loss, lr, metrics) is written there as JSON
+            ``{"history": [...]}`` (atomically); a resumed run keeps the earlier epochs' records.
 
     Raises:
         TypeError: if ``loss_transform`` is not callable.
@@ -65,9 +72,18 @@ class EpochSummary:
         optimizer: Any = None,
         loss_transform: Callable[[Any], float] = _default_loss,
         name: str | None = None,
+        history_path: str | os.PathLike | None = None,
     ) -> None:
         if not callable(loss_transform):
             raise TypeError(f"loss_transform must be callable, got {type(loss_transform).__name__}.")
+        self.history_path = None if history_path is None else Path(history_path)
+        # records of an earlier, resumed run: kept for the epochs before the first one logged here
+        self._earlier: list[dict[str, float]] = []
+        if self.history_path is not None and self.history_path.is_file():
+            try:
+                self._earlier = list(json.loads(self.history_path.read_text())["history"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"history_path {str(self.history_path)!r} is not a history file written by EpochSummary: {e}") from e
         self.evaluator = evaluator
         self.optimizer = optimizer
         self.loss_transform = loss_transform
@@ -115,5 +131,9 @@ class EpochSummary:
                 parts.append(f"best {key} {float(best):.4f} (epoch {best_epoch})")
         parts.append(f"{time.perf_counter() - self._start:.1f}s")
         self.history.append(record)
+        if self.history_path is not None:
+            first = self.history[0]["epoch"]
+            records = [r for r in self._earlier if r.get("epoch", 0) < first] + self.history
+            atomic_write(self.history_path, json.dumps({"history": records}, indent=1))
         log = engine.logger if self.name is None else logging.getLogger(self.name)
         log.info(" | ".join(parts))

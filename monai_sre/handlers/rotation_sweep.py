@@ -90,12 +90,15 @@ def score_activation(task: str) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda logits: torch.softmax(logits, dim=1)
 
 
-def _apply_view(x: torch.Tensor, view: View, backend: str) -> torch.Tensor:
+def _apply_view(x: torch.Tensor, view: View, backend: str, background: float = 0.0) -> torch.Tensor:
     if view["kind"] == "original":
         return x
     if view["kind"] == "reflection":
         return torch.flip(x, dims=(2 + view["axis"],))
-    return rotate(x, view["angle"], view["axis"], mode="linear", backend=backend)
+    if background == 0.0:
+        return rotate(x, view["angle"], view["axis"], mode="linear", backend=backend)
+    # corners that come from outside the image get the background intensity, not 0
+    return rotate(x - background, view["angle"], view["axis"], mode="linear", backend=backend) + background
 
 
 def _view_key(view: View) -> str:
@@ -128,6 +131,7 @@ def rotation_sweep(
     label_key: str = "label",
     amp: bool = False,
     inferer: Callable[[torch.Tensor, torch.nn.Module], torch.Tensor] | None = None,
+    background: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Accuracy and AUC of ``network`` on every view of the data in ``dataloader``.
 
@@ -143,6 +147,8 @@ def rotation_sweep(
         label_key: label key in each batch.
         amp: autocast on CUDA.
         inferer: callable ``(inputs, network) -> logits``; None calls ``network(inputs)``.
+        background: intensity of the image background (e.g. -1 for images scaled to [-1, 1]); rotated views fill
+            the corners that come from outside the image with it.
 
     Returns:
         one dict per view: ``kind``, ``axis``, ``angle``, ``name``, ``acc``, ``auc``, ``n``.
@@ -173,7 +179,7 @@ def rotation_sweep(
             for i, view in enumerate(views):
                 key = _view_key(view)
                 if key not in done:
-                    xv = _apply_view(x, view, backend)
+                    xv = _apply_view(x, view, backend, background)
                     with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
                         logits = inferer(xv, network) if inferer is not None else network(xv)
                     done[key] = activation(torch.as_tensor(logits).float()).cpu().numpy()
@@ -296,6 +302,7 @@ class RotationSweep:
         backend: rotation back end (``"auto"``, ``"monai"``, ``"torchio"``).
         prefix: output file prefix.
         title: plot title.
+        background: background intensity for the corners of rotated views (see :func:`rotation_sweep`).
 
     Raises:
         ValueError: for a bad ``spatial_dims`` or ``task``.
@@ -315,6 +322,7 @@ class RotationSweep:
         backend: str = "auto",
         prefix: str = "rotated",
         title: str = "Rotated evaluation",
+        background: float = 0.0,
     ) -> None:
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
@@ -324,6 +332,7 @@ class RotationSweep:
         self.task = task
         self.views = make_views(spatial_dims, rotations, reflections)
         self.backend = backend
+        self.background = float(background)
         self.prefix = prefix
         self.title = title
         self.results: list[dict[str, Any]] = []
@@ -346,6 +355,7 @@ class RotationSweep:
             backend=self.backend,
             amp=bool(getattr(engine, "amp", False)),
             inferer=getattr(engine, "inferer", None),
+            background=self.background,
         )
         self.paths = write_sweep(self.results, self.output_dir, self.prefix, self.title)
         self.summary = summarize_sweep(self.results)

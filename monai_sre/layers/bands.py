@@ -21,7 +21,11 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["default_num_bands", "band_index", "band_basis", "expand_kernel"]
+__all__ = ["BASIS_NORMS", "default_num_bands", "band_index", "band_basis", "band_sizes", "expand_kernel"]
+
+#: how the band masks are scaled: ``"orthonormal"`` divides mask ``b`` by ``sqrt(n_b)`` (its tap
+#: count), ``"none"`` keeps the 0/1 indicator masks of the original SRE-Conv
+BASIS_NORMS = ("orthonormal", "mean", "none")
 
 _EPS = 1e-9
 
@@ -93,6 +97,8 @@ def band_index(
                 [2, 2, 2, 2, 2]])
     """
     ks, sp = _normalise(kernel_size, spacing, spatial_dims)
+    if num_bands is not None and (isinstance(num_bands, bool) or not isinstance(num_bands, int)):
+        raise TypeError(f"num_bands must be an int (or None for the default), got {num_bands!r}.")
     nb = default_num_bands(ks) if num_bands is None else int(num_bands)
     if nb < 1:
         raise ValueError(f"num_bands must be at least 1, got {num_bands}.")
@@ -128,12 +134,32 @@ def band_basis(
     spatial_dims: int | None = None,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
+    norm: str = "none",
 ) -> torch.Tensor:
-    """One-hot band masks of shape ``(num_bands, *kernel_size)``; see :func:`band_index`."""
+    """Band masks of shape ``(num_bands, *kernel_size)``; see :func:`band_index`.
+
+    ``norm="none"`` gives the 0/1 indicator of each band. ``norm="orthonormal"`` divides mask ``b``
+    by ``sqrt(n_b)``, the number of taps in the band, so the masks are orthonormal: the kernel
+    ``K = sum_b W_b M_b`` then has ``||K|| = ||W||``, and a gradient step on ``W`` moves ``K`` by the
+    orthogonal projection of the dense kernel's gradient onto the symmetric kernels, whatever the
+    band sizes (with indicator masks band ``b`` moves ``n_b`` times faster per tap).
+    """
+    if norm not in BASIS_NORMS:
+        raise ValueError(f"norm must be one of {BASIS_NORMS}, got {norm!r}.")
     index = band_index(kernel_size, num_bands, spacing, circular, spatial_dims)
     nb = int(index.max().item()) + 1
     bands = torch.arange(nb).view(-1, *([1] * index.ndim))
-    return (index.unsqueeze(0) == bands).to(dtype=dtype, device=device)
+    masks = (index.unsqueeze(0) == bands).to(torch.float64)
+    if norm == "orthonormal":
+        masks = masks / masks.flatten(1).sum(1).sqrt().view(-1, *([1] * index.ndim))
+    elif norm == "mean":
+        masks = masks / masks.flatten(1).sum(1).view(-1, *([1] * index.ndim))
+    return masks.to(dtype=dtype, device=device)
+
+
+def band_sizes(basis: torch.Tensor) -> torch.Tensor:
+    """Number of taps in each band of a basis from :func:`band_basis` (either norm), shape ``(bands,)``."""
+    return (basis.flatten(1) != 0).sum(1)
 
 
 def expand_kernel(weight: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:

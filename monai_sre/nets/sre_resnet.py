@@ -24,6 +24,7 @@ __all__ = [
     "resnet18",
     "sre_r3d_18",
     "sre_r3d_18_k5",
+    "sre_r3d_18_fullres",
     "r3d_18",
 ]
 
@@ -327,6 +328,17 @@ def sre_r3d_18(in_channels: int = 1, num_classes: int = 2, **kwargs) -> SREResNe
 def sre_r3d_18_k5(in_channels: int = 1, num_classes: int = 2, **kwargs) -> SREResNet:
     """:func:`sre_r3d_18` with 5x5x5 SRE kernels (3 bands) in every stage (about 3.9M parameters)."""
     return _build(_r3d("sre", 5, None), in_channels, num_classes, kwargs)
+
+
+@register_model()
+def sre_r3d_18_fullres(in_channels: int = 1, num_classes: int = 2, **kwargs) -> SREResNet:
+    """SRE-R3D-18 in the official SRE-Conv layout: the 7x7x7 SRE stem at stride 1 with no pooling, so stage 1 runs at
+    the input resolution (32^3 after the paper's 28 -> 32 resize) and stage 4 at 1/8 of it.
+
+    Same parameters as :func:`sre_r3d_18` (about 2.62M at full widths); about 8x the stage-1 cost of
+    :func:`sre_r3d_18`, which pools by 2 after the stem as R3D-18's stride-2 stem does.
+    """
+    return _build({**_r3d("sre", 3, 2), "stem_stride": 1}, in_channels, num_classes, kwargs)
 
 
 @register_model()

@@ -17,6 +17,7 @@ from .dictionary import (
     RotateMatrixD,
     RotateMatrixDict,
 )
+from .recipes import classification_transforms
 from .rotation import (
     reflection_protocol,
     rotate,
@@ -28,6 +29,7 @@ from .rotation import (
 )
 
 __all__ = [
+    "classification_transforms",
     "RandRotateAxis",
     "RandRotateAxisd",
     "RandRotateAxisD",

@@ -154,7 +154,9 @@ def test_batched_errors_match_equivariance_error(spatial_dims):
         invariance_error(features, x, syms)
 
 
-@pytest.mark.parametrize("name, side", [("sre_resnet18", 14), ("sre_r3d_18", 10), ("sre_r3d_18_k5", 10)])
+@pytest.mark.parametrize(
+    "name, side", [("sre_resnet18", 14), ("sre_r3d_18", 10), ("sre_r3d_18_k5", 10), ("sre_r3d_18_fullres", 10)]
+)
 def test_real_presets_invariant_at_small_odd_size(name, side):
     # full-width presets; 14 -> 7 -> 4 and 10 -> 5 -> 3 -> 2 exercise odd-size pooling
     torch.manual_seed(0)
@@ -367,12 +369,12 @@ def _train_step(name, widths, side):
 
 @pytest.mark.parametrize("name", sorted(__import__("monai_sre").list_models()))
 def test_training_step_every_model(name):
-    side = 16 if name in ("r3d_18", "sre_r3d_18", "sre_r3d_18_k5") else 32
+    side = 16 if name in ("r3d_18", "sre_r3d_18", "sre_r3d_18_k5", "sre_r3d_18_fullres") else 32
     _train_step(name, (8, 16, 16, 32), side)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(__import__("monai_sre").list_models()))
 def test_training_step_every_model_full_width(name):
-    side = 12 if name in ("r3d_18", "sre_r3d_18", "sre_r3d_18_k5") else 16
+    side = 12 if name in ("r3d_18", "sre_r3d_18", "sre_r3d_18_k5", "sre_r3d_18_fullres") else 16
     _train_step(name, None, side)

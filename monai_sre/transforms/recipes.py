@@ -1,0 +1,80 @@
+"""The training / evaluation preprocessing of the SRE-Conv paper as MONAI dictionary transforms, each part switchable.
+
+The paper (Du et al., ISBI 2025) resizes MedMNIST's 28 px images to 32, maps intensities to [-1, 1] and augments
+without rotations: in 3D a random affine (scale +-0.2, translation up to 3 voxels) and a random blur, in 2D a random
+resized crop (area 0.5-1) and a light brightness / contrast jitter. The bundles expose each part as a config id
+(``input_size``, ``intensity_range``, ``augment``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from monai.transforms import (
+    Compose,
+    RandAffined,
+    RandGaussianSmoothd,
+    RandScaleCropd,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
+    Resized,
+    ScaleIntensityRanged,
+)
+
+__all__ = ["classification_transforms"]
+
+
+def classification_transforms(
+    spatial_dims: int,
+    input_size: int | None = None,
+    intensity_range: Sequence[float] = (0.0, 1.0),
+    augment: bool = False,
+    keys: str = "image",
+) -> Compose:
+    """Dictionary transforms for items ``{"image": (C, *spatial) float in [0, 1], "label": ...}``.
+
+    Order: random augmentation (in the [0, 1] range, so padding is background), resize to ``input_size``, then the
+    linear intensity map from [0, 1] to ``intensity_range``. The 2D crop is resized back, so every output has the
+    same shape.
+
+    Args:
+        spatial_dims: 2 or 3.
+        input_size: side length the network sees (the paper: 32); None keeps the data's size (no resize for
+            evaluation; the 2D crop is then resized back to the size it had).
+        intensity_range: ``(low, high)`` that [0, 1] is mapped to; the paper uses ``(-1, 1)``.
+        augment: add the paper's training augmentation (never for evaluation).
+        keys: image key.
+
+    Raises:
+        ValueError: bad ``spatial_dims``, ``input_size`` or ``intensity_range``.
+    """
+    if spatial_dims not in (2, 3):
+        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+    if input_size is not None and (not isinstance(input_size, int) or isinstance(input_size, bool) or input_size < 4):
+        raise ValueError(f"input_size must be None or an int >= 4, got {input_size!r}.")
+    lo_hi = tuple(float(v) for v in intensity_range)
+    if len(lo_hi) != 2 or not lo_hi[0] < lo_hi[1]:
+        raise ValueError(f"intensity_range must be (low, high) with low < high, got {intensity_range!r}.")
+    mode = "bilinear" if spatial_dims == 2 else "trilinear"
+    xforms: list = []
+    if augment:
+        if spatial_dims == 3:
+            xforms += [
+                RandAffined(keys, prob=1.0, scale_range=(0.2,) * 3, translate_range=(3,) * 3, padding_mode="zeros"),
+                RandGaussianSmoothd(keys, sigma_x=(0.25, 1.0), sigma_y=(0.25, 1.0), sigma_z=(0.25, 1.0), prob=0.5),
+            ]
+        else:
+            side = math.sqrt(0.5)  # area 0.5-1 of the image
+            xforms += [
+                RandScaleCropd(keys, roi_scale=side, max_roi_scale=1.0, random_center=True, random_size=True),
+                RandScaleIntensityd(keys, factors=0.1, prob=0.5),
+                RandShiftIntensityd(keys, offsets=0.1, prob=0.5),
+            ]
+    if input_size is not None:
+        xforms.append(Resized(keys, spatial_size=(input_size,) * spatial_dims, mode=mode, anti_aliasing=False))
+    elif augment and spatial_dims == 2:
+        raise ValueError("augment=True in 2D crops the image: give input_size (e.g. 28 or 32) to resize it back.")
+    if lo_hi != (0.0, 1.0):
+        xforms.append(ScaleIntensityRanged(keys, a_min=0.0, a_max=1.0, b_min=lo_hi[0], b_max=lo_hi[1], clip=False))
+    return Compose(xforms)
