@@ -5,6 +5,7 @@ from __future__ import annotations
 from .checkpoint import AtomicDiskSaver, ResumeFromCheckpoint, SRECheckpointLoader, SRECheckpointSaver, read_checkpoint
 from .epoch_seed import EpochSeeder
 from .epoch_summary import EpochSummary
+from .layer_stats import LayerStatsHandler
 from .prediction_writer import PredictionWriter
 from .rotation_sweep import RotationSweep, make_views, rotation_sweep, summarize_sweep, write_sweep
 from .segmentation_sweep import (
@@ -19,6 +20,7 @@ __all__ = [
     "AtomicDiskSaver",
     "EpochSeeder",
     "EpochSummary",
+    "LayerStatsHandler",
     "PredictionWriter",
     "ResumeFromCheckpoint",
     "RotationSweep",

@@ -3,8 +3,10 @@
 from .convert import SREConversionError, convert_to_sre, export_to_conv
 from .io import atomic_write
 from .equivariance import GridSymmetry, equivariance_error, equivariance_errors, grid_symmetries
+from .trainability import ActivationRecorder, layer_statistics, tracked_layers
 
 __all__ = [
+    "ActivationRecorder",
     "GridSymmetry",
     "SREConversionError",
     "atomic_write",
@@ -13,4 +15,6 @@ __all__ = [
     "equivariance_errors",
     "export_to_conv",
     "grid_symmetries",
+    "layer_statistics",
+    "tracked_layers",
 ]

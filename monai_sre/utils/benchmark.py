@@ -57,6 +57,7 @@ _MODELS = [
     ("SRE-R3D-18 dense", "sre_r3d_18", "dense", 3),
     ("SRE-R3D-18 bands", "sre_r3d_18", "bands", 3),
     ("SRE-R3D-18 auto", "sre_r3d_18", "auto", 3),
+    ("SRE-R3D-18 full-res auto", "sre_r3d_18_fullres", "auto", 3),
     ("SRE-R3D-18-k5 dense", "sre_r3d_18_k5", "dense", 3),
     ("SRE-R3D-18-k5 bands", "sre_r3d_18_k5", "bands", 3),
     ("SRE-R3D-18-k5 auto", "sre_r3d_18_k5", "auto", 3),

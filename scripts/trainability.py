@@ -1,0 +1,64 @@
+"""Per-layer activation gain and gradient/weight ratio at initialisation: SRE (both bases) against the baseline.
+
+Example (real MedMNIST images from ../shared/data/medmnist)::
+
+    python scripts/trainability.py --data_root ../shared/data/medmnist --json runs/trainability.json
+
+Prints one Markdown table per dataset (median and maximum over the network's convolutions) and, with ``--json``,
+writes every layer's numbers. The numbers in docs/trainability.md come from this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+
+import numpy as np
+import torch
+
+from monai_sre.blocks.sre_conv import set_auto_policy
+from monai_sre.data.medmnist import npz_name
+from monai_sre.nets import get_model
+from monai_sre.utils import atomic_write, layer_statistics
+
+CASES = {  # dataset: (SRE model, baseline)
+    "adrenalmnist3d": ("sre_r3d_18", "r3d_18"),
+    "breastmnist": ("sre_resnet18", "resnet18"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_root", default=os.environ.get("MONAI_SRE_DATA"), help="MedMNIST npz folder")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--widths", type=int, nargs=4, default=[16, 32, 64, 128])
+    parser.add_argument("--json", help="write every layer's numbers here")
+    args = parser.parse_args()
+    if not args.data_root or not os.path.isdir(args.data_root):
+        parser.error(f"--data_root {args.data_root!r} is not a folder of MedMNIST npz files")
+    set_auto_policy("model")
+    report = {}
+    for dataset, (sre, base) in CASES.items():
+        with np.load(os.path.join(args.data_root, npz_name(dataset))) as npz:
+            x = torch.from_numpy(npz["train_images"][: args.batch]).float().div(255).unsqueeze(1)
+            y = torch.from_numpy(npz["train_labels"][: args.batch].reshape(-1)).long()
+        print(f"\n{dataset}: batch of {len(x)} training images, widths {args.widths}\n")
+        print("| model | basis | stem gain | median gain | max gain | stem |g|/|w| | median |g|/|w| | max |g|/|w| |")
+        print("|---|---|---|---|---|---|---|---|")
+        for model, norm in ((sre, "none"), (sre, "mean"), (base, "—")):
+            torch.manual_seed(0)
+            kwargs = {"widths": args.widths} | ({"sre_kwargs": {"basis_norm": norm}} if norm != "—" else {})
+            net = get_model(model, in_channels=1, num_classes=2, **kwargs)
+            rows = [r for r in layer_statistics(net, x, y) if r["type"] != "Linear"]
+            report[f"{dataset}/{model}/{norm}"] = rows
+            gains, ratios = [r["gain"] for r in rows], [r["grad_to_weight"] for r in rows]
+            print(f"| {model} | {norm} | {gains[0]:.2f} | {statistics.median(gains):.2f} | {max(gains):.2f} |"
+                  f" {ratios[0]:.2f} | {statistics.median(ratios):.2f} | {max(ratios):.2f} |")
+    if args.json:
+        atomic_write(args.json, json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
