@@ -4,8 +4,8 @@ Example (real MedMNIST images from ../shared/data/medmnist)::
 
     python scripts/trainability.py --data_root ../shared/data/medmnist --json runs/trainability.json
 
-Prints one Markdown table per dataset (median and maximum over the network's convolutions) and, with ``--json``,
-writes every layer's numbers. The numbers in docs/trainability.md come from this script.
+Prints one Markdown table per dataset (stem, median and maximum over the network's convolutions, each averaged over
+``--inits`` random initialisations) and, with ``--json``, writes every layer's numbers. The numbers in docs/trainability.md come from this script.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_root", default=os.environ.get("MONAI_SRE_DATA"), help="MedMNIST npz folder")
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--inits", type=int, default=5, help="random initialisations to average over")
     parser.add_argument("--widths", type=int, nargs=4, default=[16, 32, 64, 128])
     parser.add_argument("--json", help="write every layer's numbers here")
     args = parser.parse_args()
@@ -48,14 +49,18 @@ def main() -> None:
         print("| model | basis | stem gain | median gain | max gain | stem |g|/|w| | median |g|/|w| | max |g|/|w| |")
         print("|---|---|---|---|---|---|---|---|")
         for model, norm in ((sre, "none"), (sre, "mean"), (base, "—")):
-            torch.manual_seed(0)
-            kwargs = {"widths": args.widths} | ({"sre_kwargs": {"basis_norm": norm}} if norm != "—" else {})
-            net = get_model(model, in_channels=1, num_classes=2, **kwargs)
-            rows = [r for r in layer_statistics(net, x, y) if r["type"] != "Linear"]
-            report[f"{dataset}/{model}/{norm}"] = rows
-            gains, ratios = [r["gain"] for r in rows], [r["grad_to_weight"] for r in rows]
-            print(f"| {model} | {norm} | {gains[0]:.2f} | {statistics.median(gains):.2f} | {max(gains):.2f} |"
-                  f" {ratios[0]:.2f} | {statistics.median(ratios):.2f} | {max(ratios):.2f} |")
+            summaries = []
+            for seed in range(args.inits):
+                torch.manual_seed(seed)
+                kwargs = {"widths": args.widths} | ({"sre_kwargs": {"basis_norm": norm}} if norm != "—" else {})
+                net = get_model(model, in_channels=1, num_classes=2, **kwargs)
+                rows = [r for r in layer_statistics(net, x, y) if r["type"] != "Linear"]
+                report[f"{dataset}/{model}/{norm}/init{seed}"] = rows
+                gains, ratios = [r["gain"] for r in rows], [r["grad_to_weight"] for r in rows]
+                summaries.append((gains[0], statistics.median(gains), max(gains),
+                                  ratios[0], statistics.median(ratios), max(ratios)))
+            means = [statistics.mean(col) for col in zip(*summaries)]
+            print(f"| {model} | {norm} | " + " | ".join(f"{v:.2f}" for v in means) + " |")
     if args.json:
         atomic_write(args.json, json.dumps(report, indent=1))
 
