@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from monai.transforms import (
     EnsureChannelFirstd,
     EnsureTyped,
     LoadImaged,
+    RandRotated,
     ResizeWithPadOrCropd,
     ScaleIntensityd,
 )
@@ -178,16 +180,28 @@ def segmentation_datalist(
     return items
 
 
-def segmentation_transforms(dataset: str | os.PathLike, size: int = 32) -> Compose:
-    """Preprocessing for :func:`segmentation_datalist` items: tensors for the synthetic set; for NIfTI files load,
-    channel first, intensity scaled to [0, 1] and a centred pad/crop to ``size`` cubed (labels stay integers)."""
+def segmentation_transforms(dataset: str | os.PathLike, size: int = 32, augment: bool = False) -> Compose:
+    """Preprocessing for :func:`segmentation_datalist` items.
+
+    Synthetic set: tensors. NIfTI files: load, channel first, intensity scaled to [0, 1] and a centred pad/crop to
+    ``size`` cubed (labels stay integers). ``augment``: then, with probability 0.5, a random rotation over the full
+    range about every axis, the image interpolated linearly and the label by nearest neighbour, as the rotated
+    evaluation does. On the synthetic set (already uniformly oriented) this adds no orientation information, only
+    the interpolation artefacts of off-grid rotations.
+    """
     keys = ["image", "label"]
     if str(dataset) == SYNTHETIC_SEGMENTATION:
-        return Compose([EnsureTyped(keys=keys, track_meta=False)])
-    return Compose([
-        LoadImaged(keys=keys, image_only=True),
-        EnsureChannelFirstd(keys=keys),
-        ScaleIntensityd(keys="image"),
-        ResizeWithPadOrCropd(keys=keys, spatial_size=[size] * 3),
-        EnsureTyped(keys=keys, track_meta=False),
-    ])
+        steps = [EnsureTyped(keys=keys, track_meta=False)]
+    else:
+        steps = [
+            LoadImaged(keys=keys, image_only=True),
+            EnsureChannelFirstd(keys=keys),
+            ScaleIntensityd(keys="image"),
+            ResizeWithPadOrCropd(keys=keys, spatial_size=[size] * 3),
+            EnsureTyped(keys=keys, track_meta=False),
+        ]
+    if augment:
+        steps.append(RandRotated(keys=keys, range_x=math.pi, range_y=math.pi, range_z=math.pi, prob=0.5,
+                                 mode=["bilinear", "nearest"], padding_mode="zeros", keep_size=True))
+        steps.append(EnsureTyped(keys=keys, track_meta=False))
+    return Compose(steps)

@@ -14,6 +14,7 @@ from .sre_resnet import (
     sre_resnet34,
     sre_resnet50,
 )
+from .segmentation_registry import get_segmentation_model, list_segmentation_models, register_segmentation_model
 from .sre_unet import SREUNet, sre_unet, unet
 from .summary import (
     batched_equivariance_error,
@@ -35,11 +36,14 @@ __all__ = [
     "format_summary_table",
     "get_model",
     "get_model_builder",
+    "get_segmentation_model",
     "invariance_error",
     "list_models",
+    "list_segmentation_models",
     "model_summary",
     "r3d_18",
     "register_model",
+    "register_segmentation_model",
     "resnet18",
     "sre_r3d_18",
     "sre_r3d_18_fullres",

@@ -13,7 +13,7 @@ from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from monai_sre.blocks.sre_even_conv import SREEvenConv
 from monai_sre.blocks.sre_resample import SREPool, symmetric_resize
 from monai_sre.blocks.sre_resblock import CONV_TYPES, make_conv
-from monai_sre.nets.registry import register_model
+from monai_sre.nets.segmentation_registry import register_segmentation_model
 
 __all__ = ["SREUNet", "sre_unet", "unet"]
 
@@ -164,13 +164,13 @@ class SREUNet(nn.Module):
         return self.head(y)
 
 
-@register_model()
+@register_segmentation_model()
 def sre_unet(spatial_dims: int = 3, in_channels: int = 1, out_channels: int = 2, **kwargs) -> SREUNet:
     """SRE-UNet, ``features=(16, 16, 32, 64, 128, 16)``: exactly equivariant segmentation (see :class:`SREUNet`)."""
     return SREUNet(spatial_dims, in_channels, out_channels, **{"conv_type": "sre", **kwargs})
 
 
-@register_model()
+@register_segmentation_model()
 def unet(spatial_dims: int = 3, in_channels: int = 1, out_channels: int = 2, **kwargs) -> SREUNet:
     """The baseline of :func:`sre_unet`: the same UNet with standard convolutions (MONAI ``BasicUNet`` style)."""
     return SREUNet(spatial_dims, in_channels, out_channels, **{"conv_type": "standard", **kwargs})
