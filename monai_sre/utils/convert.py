@@ -291,9 +291,10 @@ def convert_to_sre(
             new_p.append((dd * j - oo + 2 * pp) // 2)
         dev, dt = m.weight.device, m.weight.dtype
         if all(v % 2 for v in new_k):
+            # SREConvTranspose has a single (dense) path: no ``algorithm``
             new = SREConvTranspose(dims, m.in_channels, m.out_channels, new_k, stride=s, padding=new_p,
                                    groups=m.groups, bias=m.bias is not None, dilation=d, device=dev, dtype=dt,
-                                   **options)
+                                   **{k: v for k, v in options.items() if k != "algorithm"})
         else:
             new = SREEvenConv(dims, m.in_channels, m.out_channels, new_k, s, new_p, d, m.groups, m.bias is not None,
                               transposed=True, device=dev, dtype=dt)

@@ -10,6 +10,7 @@ from monai_sre.nets.segmentation_registry import register_segmentation_model
 from monai_sre.utils import GridSymmetry, equivariance_error
 
 FEATURES = (4, 4, 8, 16, 4)
+DENSE = {"algorithm": "dense"}  # skip the timing of "auto": same function, faster tests
 # generators of the 48 cube symmetries (a transposition, a 3-cycle, one flip): commuting with them
 # means commuting with all 48; the 2D cases check all 8 directly
 GENERATORS_3D = [GridSymmetry((1, 0, 2), ()), GridSymmetry((1, 2, 0), ()), GridSymmetry((0, 1, 2), (0,))]
@@ -26,7 +27,7 @@ EQUIVARIANCE_CASES = [(2, 32), (2, 27), (3, 16), (3, 20)]
 
 @pytest.mark.parametrize("kwargs, input_shape, expected_shape", SHAPE_CASES)
 def test_shape(kwargs, input_shape, expected_shape):
-    net = SREUNet(features=FEATURES, **kwargs)
+    net = SREUNet(features=FEATURES, sre_kwargs=DENSE, **kwargs)
     with eval_mode(net):
         assert net(torch.randn(*input_shape)).shape == expected_shape
 
@@ -36,7 +37,8 @@ def test_segmentation_is_exactly_equivariant(spatial_dims, side):
     torch.manual_seed(0)
     x = torch.randn(1, 1, *([side] * spatial_dims))
     syms = None if spatial_dims == 2 else GENERATORS_3D
-    sre, base = get_segmentation_model("sre_unet", spatial_dims=spatial_dims, features=FEATURES), get_segmentation_model("unet", spatial_dims=spatial_dims, features=FEATURES)
+    sre = get_segmentation_model("sre_unet", spatial_dims=spatial_dims, features=FEATURES, sre_kwargs=DENSE)
+    base = get_segmentation_model("unet", spatial_dims=spatial_dims, features=FEATURES)
     with eval_mode(sre, base):
         assert equivariance_error(sre, x, syms) < 1e-4
         assert equivariance_error(base, x, syms) > 1e-3
@@ -50,7 +52,7 @@ def test_registered_and_trains():
     with pytest.raises(ValueError, match="unknown model 'vnet'"):
         get_segmentation_model("vnet")
     torch.manual_seed(0)
-    sre = get_segmentation_model("sre_unet", spatial_dims=2, in_channels=1, out_channels=2, features=FEATURES)
+    sre = get_segmentation_model("sre_unet", spatial_dims=2, in_channels=1, out_channels=2, features=FEATURES, sre_kwargs=DENSE)
     base = get_segmentation_model("unet", spatial_dims=2, in_channels=1, out_channels=2, features=FEATURES)
     assert any(isinstance(m, SREConv) for m in sre.modules()) and not any(isinstance(m, SREConv) for m in base.modules())
     assert sum(p.numel() for p in sre.parameters()) < 0.5 * sum(p.numel() for p in base.parameters())
