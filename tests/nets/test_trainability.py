@@ -1,7 +1,8 @@
 """SRE nets must be trainable with plain SGD at PyTorch's usual learning rates: overfit 64 real MedMNIST images.
 
-With the original SRE-Conv parametrisation (``basis_norm="none"``) these runs stay between 0.65 and 0.80 training
-accuracy (see docs/trainability.md); the default band-average basis reaches >= 0.95 within the same budget.
+With the original SRE-Conv parametrisation (``basis_norm="none"``) the same runs end at 0.81 (3D) and 0.86 (2D)
+training accuracy (see docs/trainability.md); the default band-average basis reaches 0.98-1.0. About 50 s (3D) and
+15 s (2D) on the 2-core CPU.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _balanced_subset(name: str, n: int = 64) -> tuple[torch.Tensor, torch.Tensor
 @pytest.mark.data
 @pytest.mark.parametrize(
     "model, dataset, lr, epochs",
-    [("sre_r3d_18", "adrenalmnist3d", 0.02, 60), ("sre_resnet18", "breastmnist", 0.02, 80)],
+    [("sre_r3d_18", "adrenalmnist3d", 0.02, 80), ("sre_resnet18", "breastmnist", 0.02, 80)],
 )
 def test_sre_net_overfits_64_real_images_with_sgd(model, dataset, lr, epochs):
     set_auto_policy("model")
@@ -53,6 +54,9 @@ def test_sre_net_overfits_64_real_images_with_sgd(model, dataset, lr, epochs):
             loss.backward()
             opt.step()
             sched.step()
+    # BatchNorm's running statistics lag behind the weights after a short run: recompute them for the final
+    # weights (as for SWA) so that the eval-mode accuracy measures the fit, not the lag
+    torch.optim.swa_utils.update_bn([x[i : i + 16] for i in range(0, len(x), 16)], net)
     net.eval()
     with torch.no_grad():
         acc = (net(x).argmax(1) == y).float().mean().item()
