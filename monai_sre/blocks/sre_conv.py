@@ -158,7 +158,7 @@ class SREConvBase(nn.Module):
         output_padding: Sequence[int] | int = 0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        basis_norm: str = "orthonormal",
+        basis_norm: str = "mean",
     ) -> None:
         super().__init__()
         if spatial_dims not in (1, 2, 3):
@@ -442,7 +442,7 @@ class SREConv(SREConvBase):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         algorithm: str = "auto",
-        basis_norm: str = "orthonormal",
+        basis_norm: str = "mean",
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
@@ -598,7 +598,7 @@ class SREConvTranspose(SREConvBase):
         circular: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        basis_norm: str = "orthonormal",
+        basis_norm: str = "mean",
     ) -> None:
         super().__init__(
             spatial_dims, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,

@@ -1,8 +1,8 @@
 """SRE nets must be trainable with plain SGD at PyTorch's usual learning rates: overfit 64 real MedMNIST images.
 
-With the original SRE-Conv parametrisation (``basis_norm="none"``) the same runs end at 0.81 (3D) and 0.86 (2D)
-training accuracy (see docs/trainability.md); the default band-average basis reaches 0.98-1.0. About 50 s (3D) and
-15 s (2D) on the 2-core CPU.
+Measured here (seed 0, eval mode after recomputing the BatchNorm statistics): 0.953 (3D) and 1.000 (2D) with the
+default band-average basis, 0.906 and 0.938 with the original SRE-Conv basis (``basis_norm="none"``) on the same runs
+(docs/trainability.md). About 45 s (3D) and 20 s (2D) on the 2-core CPU.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from monai_sre.blocks.sre_conv import set_auto_policy
+from monai_sre.blocks.sre_conv import clear_auto_cache, set_auto_policy
 from monai_sre.nets import get_model
 
 DATA = Path(os.environ.get("MONAI_SRE_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data" / "medmnist")
@@ -37,10 +37,11 @@ def _balanced_subset(name: str, n: int = 64) -> tuple[torch.Tensor, torch.Tensor
 @pytest.mark.data
 @pytest.mark.parametrize(
     "model, dataset, lr, epochs",
-    [("sre_r3d_18", "adrenalmnist3d", 0.02, 80), ("sre_resnet18", "breastmnist", 0.02, 80)],
+    [("sre_r3d_18", "adrenalmnist3d", 0.02, 120), ("sre_resnet18", "breastmnist", 0.01, 80)],
 )
 def test_sre_net_overfits_64_real_images_with_sgd(model, dataset, lr, epochs):
-    set_auto_policy("model")
+    set_auto_policy("model")  # deterministic layer algorithms: the same run on every call
+    clear_auto_cache()
     torch.manual_seed(0)
     x, y = _balanced_subset(dataset)
     net = get_model(model, in_channels=1, num_classes=2, widths=WIDTHS)
