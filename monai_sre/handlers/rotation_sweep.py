@@ -228,7 +228,11 @@ def summarize_sweep(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _plot(results: Sequence[dict[str, Any]], summary: dict[str, Any], title: str) -> bytes:
+def plot_sweep(
+    results: Sequence[dict[str, Any]], summary: dict[str, Any], title: str, metric: str = "acc",
+    ylabel: str = "accuracy",
+) -> bytes:
+    """PNG of ``metric`` against rotation angle (one line per axis), with the original and mean reflected levels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -240,12 +244,12 @@ def _plot(results: Sequence[dict[str, Any]], summary: dict[str, Any], title: str
     for axis in sorted({r["axis"] for r in rot}, key=lambda a: -1 if a is None else a):
         rows = sorted((r for r in rot if r["axis"] == axis), key=lambda r: r["angle"])
         label = "rotation" if axis is None else f"axis {axis}"
-        ax.plot([r["angle"] for r in rows], [r["acc"] for r in rows], marker="o", label=label)
+        ax.plot([r["angle"] for r in rows], [r[metric] for r in rows], marker="o", label=label)
     ax.axhline(summary["Orig."], color="k", linestyle="--", linewidth=1, label="original")
     if not math.isnan(summary["Ref."]):
         ax.axhline(summary["Ref."], color="gray", linestyle=":", linewidth=1, label="reflections (mean)")
     ax.set_xlabel("rotation angle (degrees)")
-    ax.set_ylabel("accuracy")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0.0, 1.02)
     ax.set_title(title)
     ax.legend(loc="lower left", fontsize=8)
@@ -282,7 +286,7 @@ def write_sweep(
     writer.writeheader()
     writer.writerow(summary)
     atomic_write(paths["summary"], buf.getvalue().encode())
-    atomic_write(paths["png"], _plot(results, summary, title))
+    atomic_write(paths["png"], plot_sweep(results, summary, title))
     return paths
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from monai.utils import IgniteInfo, min_version, optional_import
 
-from monai_sre.handlers.rotation_sweep import View, make_views
+from monai_sre.handlers.rotation_sweep import View, make_views, plot_sweep
 from monai_sre.transforms.rotation import rotate
 from monai_sre.utils.io import atomic_write
 
@@ -154,30 +154,6 @@ def summarize_segmentation_sweep(results: Sequence[dict[str, Any]]) -> dict[str,
     return out
 
 
-def _plot(results: Sequence[dict[str, Any]], summary: dict[str, Any], title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot(1, 1, 1)
-    rot = [r for r in results if r["kind"] == "rotation"]
-    for axis in sorted({r["axis"] for r in rot}, key=lambda a: -1 if a is None else a):
-        rows = sorted((r for r in rot if r["axis"] == axis), key=lambda r: r["angle"])
-        ax.plot([r["angle"] for r in rows], [r["dice"] for r in rows], marker="o", label=f"axis {axis}")
-    ax.axhline(summary["Orig."], color="k", linestyle="--", linewidth=1, label="original")
-    ax.set_xlabel("rotation angle (degrees)")
-    ax.set_ylabel("mean foreground Dice")
-    ax.set_ylim(0.0, 1.02)
-    ax.set_title(title)
-    ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
-
-
 def _csv(rows: Sequence[dict[str, Any]]) -> bytes:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
@@ -197,7 +173,7 @@ def write_segmentation_sweep(
     atomic_write(paths["summary"], _csv([summary]))
     clean = json.loads(json.dumps({"summary": summary, "views": list(results)}).replace("NaN", "null"))
     atomic_write(paths["json"], json.dumps(clean, indent=2))
-    atomic_write(paths["png"], _plot(results, summary, title))
+    atomic_write(paths["png"], plot_sweep(results, summary, title, metric="dice", ylabel="mean foreground Dice"))
     return paths
 
 
