@@ -11,6 +11,7 @@ from .classification import (
     is_multilabel,
     run_name,
 )
+from .distributed import shutdown_distributed
 from .inference import IMAGE_SUFFIXES, InferenceDataset, export_images, image_datalist
 from .seeding import seed_everything
 
@@ -28,4 +29,5 @@ __all__ = [
     "is_multilabel",
     "run_name",
     "seed_everything",
+    "shutdown_distributed",
 ]
