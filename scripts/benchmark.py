@@ -12,20 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
 
 from monai_sre.utils.benchmark import SECTIONS, format_tables, run_benchmark, timed_training
-
-
-def _write_atomic(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+from monai_sre.utils.io import atomic_write
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -74,9 +63,9 @@ def main(argv: list[str] | None = None) -> dict:
         )
     print(tables)
     if args.json:
-        _write_atomic(args.json, json.dumps(result, indent=1))
+        atomic_write(args.json, json.dumps(result, indent=1))
     if args.md:
-        _write_atomic(args.md, tables)
+        atomic_write(args.md, tables)
     return result
 
 

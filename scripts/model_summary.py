@@ -18,10 +18,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 from monai_sre.nets import list_models
 from monai_sre.nets.summary import format_summary_table, model_summary
+from monai_sre.utils.io import atomic_write
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,11 +47,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(format_summary_table(rows))
     if args.json:
         target = os.path.abspath(args.json)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(rows, f, indent=2)
-        os.replace(tmp, target)
+        atomic_write(target, json.dumps(rows, indent=2))
         print(f"wrote {target}")
     return rows
 

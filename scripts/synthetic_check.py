@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from monai_sre.nets import get_model
 from monai_sre.data import get_dataset, make_synthetic
 from monai_sre.transforms import rotate, rotation_protocol
+from monai_sre.utils.io import atomic_write
 
 
 def parse_args() -> argparse.Namespace:
@@ -150,11 +151,7 @@ def main() -> None:
         print(f"{name:<14}{r['params']:>9}{r['train_seconds']:>9.0f}{r['epochs']:>7}{r['val_acc']:>7.3f}"
               f"{r['test_acc']:>7.3f}{r['rotated_acc_mean']:>9.3f}{r['rotated_acc_min']:>7.3f}{r['drop_points']:>7.1f}")
     out = os.path.abspath(args.out)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    tmp = out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(tmp, out)
+    atomic_write(out, json.dumps(report, indent=2))
     print(f"report: {out}")
 
 

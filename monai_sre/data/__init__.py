@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .datasets import dataset_info, get_dataset
 from .medmnist import MEDMNIST_FLAGS, MEDMNIST_SIZES, MedMNISTDataset, NpzClassificationDataset, default_root
+from .datalist import read_datalist
 from .nifti import (
-    DATALIST_SPLITS,
     NiftiDataset,
     check_datalist,
     load_datalist,
@@ -19,9 +19,11 @@ from .synthetic_segmentation import (
     segmentation_datalist,
     segmentation_transforms,
 )
+from .splits import DATALIST_KEYS, DATALIST_SPLITS, SPLIT_NAMES, datalist_key, split_name
 from .synthetic import SYNTHETIC_INFO, SYNTHETIC_NAMES, default_cache, make_synthetic, synthetic_name
 
 __all__ = [
+    "DATALIST_KEYS",
     "DATALIST_SPLITS",
     "MEDMNIST_FLAGS",
     "MEDMNIST_SIZES",
@@ -29,9 +31,11 @@ __all__ = [
     "NiftiDataset",
     "NpzClassificationDataset",
     "SEGMENTATION_LABELS",
+    "SPLIT_NAMES",
     "SYNTHETIC_INFO",
     "SYNTHETIC_NAMES",
     "check_datalist",
+    "datalist_key",
     "dataset_info",
     "default_cache",
     "default_root",
@@ -42,7 +46,9 @@ __all__ = [
     "make_synthetic_segmentation",
     "nifti_dataset",
     "nifti_transforms",
+    "read_datalist",
     "segmentation_datalist",
     "segmentation_transforms",
+    "split_name",
     "synthetic_name",
 ]

@@ -11,14 +11,12 @@ from torch.utils.data import Dataset
 
 from .medmnist import MedMNISTDataset, NpzClassificationDataset, read_npz
 from .nifti import check_datalist, nifti_dataset
+from .splits import split_name
 from .synthetic import SYNTHETIC_INFO, default_cache, make_synthetic
 
 medmnist, _has_medmnist = optional_import("medmnist")
 
 __all__ = ["get_dataset", "dataset_info"]
-
-_SPLITS = {"train": "train", "training": "train", "val": "val", "validation": "val", "test": "test"}
-
 
 def _is_datalist(name: str) -> bool:
     return str(name).lower().endswith((".json", ".csv"))
@@ -51,9 +49,7 @@ def get_dataset(
         FileNotFoundError: missing MedMNIST file or datalist image (named in the message).
         RuntimeError: a truncated or corrupt npz file (named in the message).
     """
-    if split not in _SPLITS:
-        raise ValueError(f"split must be one of {sorted(_SPLITS)}, got {split!r}.")
-    split = _SPLITS[split]
+    split = split_name(split)
     key = str(name)
     dataset: Dataset
     if key in SYNTHETIC_INFO:
@@ -62,8 +58,7 @@ def get_dataset(
         images, labels = read_npz(path, f"{split}_images", f"{split}_labels")
         dataset = NpzClassificationDataset(images, labels, spatial_dims=dims, transform=transform)
     elif _is_datalist(key):
-        dl_split = {"train": "training", "val": "validation", "test": "test"}[split]
-        return nifti_dataset(key, dl_split, (size,) * 3, pixdim=pixdim, base_dir=root, transform=transform)
+        return nifti_dataset(key, split, (size,) * 3, pixdim=pixdim, base_dir=root, transform=transform)
     elif _has_medmnist and key.lower() in medmnist.INFO:
         dataset = MedMNISTDataset(key, split, root=root, size=size, transform=transform)
     else:

@@ -14,6 +14,8 @@ import torch
 from monai.utils import optional_import
 from torch.utils.data import Dataset
 
+from .splits import split_name
+
 medmnist, _has_medmnist = optional_import("medmnist")
 
 __all__ = [
@@ -50,7 +52,6 @@ MEDMNIST_FLAGS = (
     "synapsemnist3d",
 )
 MEDMNIST_SIZES = (28, 64, 128, 224)
-_SPLITS = ("train", "val", "test")
 
 
 def default_root() -> str:
@@ -144,7 +145,7 @@ class MedMNISTDataset(NpzClassificationDataset):
 
     Args:
         name: MedMNIST flag, e.g. ``"adrenalmnist3d"`` or ``"breastmnist"`` (see :data:`MEDMNIST_FLAGS`).
-        split: ``"train"``, ``"val"`` or ``"test"``.
+        split: ``"train"``, ``"val"`` or ``"test"`` (``"training"``/``"validation"`` also accepted).
         root: folder with the npz files; default :func:`default_root` (``$MONAI_SRE_DATA`` or ``~/.medmnist``).
         size: 28, 64, 128 or 224 (file ``{name}.npz`` for 28, ``{name}_{size}.npz`` otherwise).
         transform: callable applied to each item dictionary.
@@ -175,8 +176,7 @@ class MedMNISTDataset(NpzClassificationDataset):
         flag = str(name).lower()
         if flag not in medmnist.INFO:
             raise ValueError(f"name must be a MedMNIST flag such as {MEDMNIST_FLAGS[:3]}..., got {name!r}.")
-        if split not in _SPLITS:
-            raise ValueError(f"split must be one of {_SPLITS}, got {split!r}.")
+        split = split_name(split)
         if size not in MEDMNIST_SIZES:
             raise ValueError(f"size must be one of {MEDMNIST_SIZES}, got {size!r}.")
         root_dir = Path(root if root is not None else default_root()).expanduser()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
 import os
@@ -11,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from monai.data import Dataset, load_decathlon_datalist
+from monai.data import Dataset
 from monai.transforms import (
     Compose,
     EnsureChannelFirstd,
@@ -25,6 +23,9 @@ from monai.transforms import (
 )
 from monai.utils import ensure_tuple_rep
 
+from .datalist import DatalistSplitError, read_datalist
+from .splits import datalist_key
+
 __all__ = [
     "load_datalist",
     "load_error",
@@ -32,25 +33,19 @@ __all__ = [
     "nifti_transforms",
     "nifti_dataset",
     "NiftiDataset",
-    "DATALIST_SPLITS",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Accepted split names and the datalist key they map to.
-DATALIST_SPLITS = {"train": "training", "training": "training", "val": "validation", "validation": "validation",
-                   "test": "test"}
-
-
 def load_datalist(
     datalist: str | os.PathLike, split: str = "training", base_dir: str | os.PathLike | None = None
 ) -> list[dict]:
-    """Read a datalist into ``[{"image": abs_path, "label": int, ...}, ...]``.
+    """Read a classification datalist into ``[{"image": path, "label": int, ...}, ...]``.
 
     JSON: MONAI/Decathlon style, ``{"training": [{"image": "a.nii.gz", "label": 0}, ...], "validation": [...],
-    "test": [...]}`` (read with :func:`monai.data.load_decathlon_datalist`). CSV: header with ``image`` and
-    ``label`` columns (optional ``split`` column holding training/validation/test). Relative paths are resolved
-    against ``base_dir`` (default: the datalist's folder).
+    "test": [...]}``. CSV: header with ``image`` and ``label`` columns (optional ``split`` column holding
+    training/validation/test). Relative paths are resolved against ``base_dir`` (default: the datalist's folder).
+    The file is parsed by :func:`~monai_sre.data.datalist.read_datalist`; this adds the image and label checks.
 
     Args:
         datalist: ``.json`` or ``.csv`` path.
@@ -61,38 +56,12 @@ def load_datalist(
         FileNotFoundError: the datalist or one of its images is missing (the message names it).
         ValueError: unknown split or format, or a malformed entry.
     """
-    path = Path(datalist)
-    if not path.is_file():
-        raise FileNotFoundError(f"datalist not found: {path.resolve()}")
-    if split not in DATALIST_SPLITS:
-        raise ValueError(f"split must be one of {sorted(DATALIST_SPLITS)}, got {split!r}.")
-    key = DATALIST_SPLITS[split]
-    base = Path(base_dir) if base_dir is not None else path.parent
-    if path.suffix.lower() == ".json":
-        with open(path) as f:
-            content = json.load(f)
-        if key not in content:
-            raise _NoSplit(f"datalist {path} has no {key!r} list (keys: {sorted(content)}).")
-        items = load_decathlon_datalist(str(path), is_segmentation=False, data_list_key=key, base_dir=str(base))
-    elif path.suffix.lower() == ".csv":
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        if rows and not {"image", "label"} <= set(rows[0]):
-            raise ValueError(f"CSV datalist {path} needs 'image' and 'label' columns, got {sorted(rows[0])}.")
-        items = [
-            {"image": str(base / r["image"]) if not os.path.isabs(r["image"]) else r["image"], "label": r["label"]}
-            for r in rows
-            if DATALIST_SPLITS.get(r.get("split") or key) == key
-        ]
-    else:
-        raise ValueError(f"datalist must be a .json or .csv file, got {path}.")
+    key = datalist_key(split)
     out = []
-    for i, item in enumerate(items):
-        if "image" not in item or "label" not in item:
-            raise ValueError(f"datalist {path} entry {i} of {key!r} needs 'image' and 'label', got {sorted(item)}.")
+    for i, item in enumerate(read_datalist(datalist, split, base_dir)):
         if not os.path.isfile(item["image"]):
-            raise FileNotFoundError(f"image listed in {path} ({key!r} entry {i}) not found: {item['image']}")
-        out.append({**item, "label": _label(item["label"], f"datalist {path} ({key!r} entry {i}, {item['image']})")})
+            raise FileNotFoundError(f"image listed in {datalist} ({key!r} entry {i}) not found: {item['image']}")
+        out.append({**item, "label": _label(item["label"], f"datalist {datalist} ({key!r} entry {i}, {item['image']})")})
     return out
 
 
@@ -147,7 +116,7 @@ def _checked(path: str, base_dir: str | None, in_channels: int) -> dict[str, lis
     for key in ("training", "validation", "test"):
         try:
             content[key] = load_datalist(path, key, base_dir)
-        except _NoSplit:
+        except DatalistSplitError:
             continue
     training = content.get("training", [])
     if not training:
@@ -196,10 +165,6 @@ def check_datalist(
     if not path.is_file():
         raise FileNotFoundError(f"datalist not found: {path.resolve()}")
     return _checked(str(path), None if base_dir is None else str(base_dir), int(in_channels))
-
-
-class _NoSplit(ValueError):
-    """The datalist has no list for the requested split."""
 
 
 #: spacing ratio (largest / smallest voxel edge) above which a volume counts as far from isotropic
@@ -308,8 +273,12 @@ class NiftiDataset(Dataset):
         try:
             return super()._transform(index)
         except Exception as err:
-            name = self.data[index].get("image", f"item {index}")
-            raise RuntimeError(f"failed to load or transform {name} (item {index}): {load_error(err)}") from err
+            raise RuntimeError(self.describe_error(index, err)) from err
+
+    def describe_error(self, index: int, err: BaseException) -> str:
+        """``"failed to load or transform <file> (item <index>): <Type>: <message>"`` for a failed item."""
+        name = self.data[index].get("image", f"item {index}")
+        return f"failed to load or transform {name} (item {index}): {load_error(err)}"
 
 
 def nifti_dataset(
@@ -343,9 +312,7 @@ def nifti_dataset(
         >>> ds[0]["image"].shape  # doctest: +SKIP
         torch.Size([1, 28, 28, 28])
     """
-    if split not in DATALIST_SPLITS:
-        raise ValueError(f"split must be one of {sorted(DATALIST_SPLITS)}, got {split!r}.")
-    key = DATALIST_SPLITS[split]
+    key = datalist_key(split)
     items = check_datalist(datalist, base_dir).get(key, [])
     if not items:
         raise ValueError(

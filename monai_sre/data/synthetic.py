@@ -23,14 +23,16 @@ same value rotations pad with, and every object stays inside the central sphere 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+
+from monai_sre.utils.io import atomic_write
 
 from .medmnist import NPZ_ERRORS
 
@@ -170,14 +172,8 @@ def make_synthetic(
     arrays: dict[str, np.ndarray] = {"params": np.array(json.dumps(params, sort_keys=True))}
     for index, (split, n) in enumerate(zip(("train", "val", "test"), counts)):
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = _split(seed, index, n, spatial_dims, size)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.stem}.", suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write(path, buf.getvalue())
     logger.info("wrote synthetic %dD set %s (train/val/test = %s)", spatial_dims, path, counts)
     return str(path)

@@ -33,6 +33,8 @@ from scipy import ndimage
 
 from monai_sre.utils.io import atomic_write
 
+from .datalist import read_datalist
+from .splits import DATALIST_KEYS, datalist_key, split_name
 from .synthetic import default_cache
 
 __all__ = ["SEGMENTATION_LABELS", "make_synthetic_segmentation", "segmentation_datalist", "segmentation_transforms"]
@@ -41,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 SEGMENTATION_LABELS = {"0": "background", "1": "rod", "2": "plate"}
 SYNTHETIC_SEGMENTATION = "synthetic_seg3d"
-_SPLITS = {"train": "training", "val": "validation", "test": "test"}
 _FORMAT_VERSION = 2
 
 
@@ -127,7 +128,7 @@ def make_synthetic_segmentation(
         except (OSError, ValueError, KeyError) as err:
             logger.warning("regenerating unreadable synthetic file %s (%s)", path, err)
     arrays: dict[str, np.ndarray] = {"params": np.array(json.dumps(params, sort_keys=True))}
-    for index, (split, n) in enumerate(zip(_SPLITS, counts)):
+    for index, (split, n) in enumerate(zip(DATALIST_KEYS, counts)):
         rng = np.random.default_rng([seed, index, size])
         pairs = [_render(rng, size) for _ in range(n)]
         arrays[f"{split}_images"] = np.stack([p[0] for p in pairs]) if n else np.zeros((0,) + (size,) * 3, np.uint8)
@@ -158,8 +159,7 @@ def segmentation_datalist(
     Raises:
         ValueError: unknown ``split``, missing datalist file or an empty / malformed split.
     """
-    if split not in _SPLITS:
-        raise ValueError(f"split must be one of {tuple(_SPLITS)}, got {split!r}.")
+    split = split_name(split)
     if str(dataset) == SYNTHETIC_SEGMENTATION:
         with np.load(make_synthetic_segmentation(root, size=size)) as data:
             images, labels = data[f"{split}_images"], data[f"{split}_labels"]
@@ -167,17 +167,12 @@ def segmentation_datalist(
             {"image": (img[None] / 255.0).astype(np.float32), "label": lab[None].copy()} for img, lab in zip(images, labels)
         ]
     path = Path(dataset)
-    if not path.is_file():
+    if not path.is_file() or path.suffix.lower() != ".json":
         raise ValueError(f"dataset must be {SYNTHETIC_SEGMENTATION!r} or a datalist JSON file, got {str(dataset)!r}.")
-    records = json.loads(path.read_text()).get(_SPLITS[split])
-    if not records or not isinstance(records, list):
-        raise ValueError(f"dataset {str(path)!r}: empty or missing {_SPLITS[split]!r} list.")
-    items = []
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict) or "image" not in rec or "label" not in rec:
-            raise ValueError(f"dataset {str(path)!r}: {_SPLITS[split]!r} entry {i} needs 'image' and 'label', got {rec!r}.")
-        items.append({k: str((path.parent / rec[k]).resolve()) for k in ("image", "label")})
-    return items
+    items = read_datalist(path, split, path_fields=("image", "label"))
+    if not items:
+        raise ValueError(f"dataset {str(path)!r}: empty {datalist_key(split)!r} list.")
+    return [{k: str(Path(item[k]).resolve()) for k in ("image", "label")} for item in items]
 
 
 def segmentation_transforms(dataset: str | os.PathLike, size: int = 32, augment: bool = False) -> Compose:

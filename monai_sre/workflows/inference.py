@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from monai.data import Dataset
-
-from monai_sre.data import load_error
+from monai_sre.data import NiftiDataset, read_datalist
 
 __all__ = ["IMAGE_SUFFIXES", "image_datalist", "export_images", "InferenceDataset"]
 
@@ -23,25 +19,6 @@ IMAGE_SUFFIXES = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".png", ".jpg", ".
 
 def _is_image(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES)
-
-
-def _from_records(records: object, base: Path, source: Path) -> list[str]:
-    if isinstance(records, dict):  # {"test": [...]} / {"data": [...]} / {"image": ...}
-        for key in ("test", "testing", "data", "validation", "images"):
-            if key in records:
-                return _from_records(records[key], base, source)
-        if "image" in records:
-            return _from_records([records], base, source)
-        raise ValueError(f"datalist {source} must be a list or hold a 'test'/'data' list, got keys {sorted(records)}.")
-    if not isinstance(records, list):
-        raise ValueError(f"datalist {source} must hold a list of items, got {type(records).__name__}.")
-    paths = []
-    for item in records:
-        p = item.get("image") if isinstance(item, dict) else item
-        if not isinstance(p, str):
-            raise ValueError(f"datalist {source}: each item must be a path or a dict with an 'image' path, got {item!r}.")
-        paths.append(p if os.path.isabs(p) else str(base / p))
-    return paths
 
 
 def image_datalist(source: str | os.PathLike) -> list[dict[str, str]]:
@@ -71,15 +48,10 @@ def image_datalist(source: str | os.PathLike) -> list[dict[str, str]]:
         paths = [str(p) for p in sorted(src.iterdir()) if _is_image(p)]
         if not paths:
             raise ValueError(f"input folder {src} holds no image files ({', '.join(IMAGE_SUFFIXES)}).")
-    elif src.suffix.lower() == ".json":
-        with open(src) as f:
-            paths = _from_records(json.load(f), src.parent, src)
-    elif src.suffix.lower() == ".csv":
-        with open(src, newline="") as f:
-            rows = list(csv.DictReader(f))
-        if not rows or "image" not in rows[0]:
-            raise ValueError(f"datalist {src} must be a CSV with an 'image' column.")
-        paths = _from_records([r["image"] for r in rows], src.parent, src)
+    elif src.suffix.lower() in (".json", ".csv"):
+        paths = [item["image"] for item in read_datalist(src, None, fields=("image",))]
+        if not paths:
+            raise ValueError(f"datalist {src} lists no images.")
     elif _is_image(src):
         paths = [str(src)]
     else:
@@ -94,12 +66,12 @@ def image_datalist(source: str | os.PathLike) -> list[dict[str, str]]:
     return [{"image": p, "path": p} for p in paths]
 
 
-class InferenceDataset(Dataset):
-    """:class:`monai.data.Dataset` for inference that never stops on a bad volume.
+class InferenceDataset(NiftiDataset):
+    """:class:`~monai_sre.data.NiftiDataset` for inference that never stops on a bad volume.
 
     An item that fails to load or transform, comes out with a shape other than ``image_shape``, or holds NaN/Inf
-    values is returned as a zero image of ``image_shape`` with its reason in ``item[error_key]`` (``""`` for good
-    items), so the batch still collates and :class:`~monai_sre.handlers.PredictionWriter` writes an error row for it
+    values is returned as a zero image of ``image_shape`` with its reason, naming the file, in ``item[error_key]``
+    (``""`` for good items), so the batch still collates and :class:`~monai_sre.handlers.PredictionWriter` writes an error row for it
     instead of a prediction.
 
     Args:
@@ -141,8 +113,8 @@ class InferenceDataset(Dataset):
                 raise ValueError(f"preprocessed image has {n_bad} NaN/Inf values")
         except Exception as err:
             source = self.data[index]
-            reason = load_error(err)
-            logger.warning("cannot predict %s: %s", source.get(self.path_key, source.get(self.image_key)), reason)
+            reason = self.describe_error(index, err)
+            logger.warning("cannot predict: %s", reason)
             return {
                 self.image_key: torch.zeros(self.image_shape),
                 self.path_key: str(source.get(self.path_key, source.get(self.image_key, index))),

@@ -212,6 +212,7 @@ def test_inference_keeps_good_volumes_and_lists_bad_ones(spec, trained, tiny_dat
     assert rows[os.path.basename(good)]["error"] == "" and rows[os.path.basename(good)]["pred"] in ("0", "1")
     for name in bad:  # listed with a reason, never with a prediction
         assert rows[name]["error"] and rows[name]["pred"] == "" and rows[name]["prob_" + spec.prob_columns[0][5:]] == ""
+        assert name in rows[name]["error"], rows[name]["error"]  # the reason names the file
     assert "NaN" in rows["nan.nii.gz"]["error"]
     # nothing predictable: the CSV still lists the failures, and the run fails (non-zero exit of monai.bundle run)
     os.remove(good)

@@ -37,7 +37,7 @@ def test_datalists(tmp_path):
     with pytest.raises(ValueError, match="'validation' list"):
         segmentation_datalist(str(tmp_path / "dl.json"), "val")
     with pytest.raises(ValueError, match="split"):
-        segmentation_datalist("synthetic_seg3d", "training")
+        segmentation_datalist("synthetic_seg3d", "holdout")
     with pytest.raises(ValueError, match="dataset"):
         segmentation_datalist(str(tmp_path / "missing.json"), "train")
     with pytest.raises(ValueError, match="size"):
