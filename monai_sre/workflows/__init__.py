@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .bundle_root import config_paths_in_stack, find_bundle_root
+from .bundle_root import find_bundle_root
 from .classification import (
     MULTI_LABEL,
     ClassificationLoss,
@@ -22,7 +22,6 @@ __all__ = [
     "ClassificationLoss",
     "ClassificationOutput",
     "classification_postprocessing",
-    "config_paths_in_stack",
     "export_images",
     "find_bundle_root",
     "image_datalist",

@@ -21,7 +21,8 @@ import torch
 from bundle_utils import BUNDLES, REPO, SCHEMA, TINY, run_workflow, workflow
 
 __all__ = ["BundleSpec", "trained"] + [  # the shared tests, collected in every module that imports them
-    "test_metadata_verifies", "test_bundle_root_from_any_working_directory", "test_baseline_is_one_override",
+    "test_metadata_verifies", "test_bundle_root_from_any_working_directory", "test_bundle_root_override",
+    "test_baseline_is_one_override",
     "test_train_writes_checkpoints_and_tensorboard", "test_resume_continues_from_last_epoch",
     "test_evaluate_reports_test_accuracy_and_auc", "test_evaluate_rotated_writes_table_summary_and_plot",
     "test_inference_with_rotation_check", "test_inference_keeps_good_volumes_and_lists_bad_ones",
@@ -81,6 +82,12 @@ def test_bundle_root_from_any_working_directory(spec, where, tmp_path, monkeypat
     wf = workflow([config], run_id="training")
     assert wf.parser.get_parsed_content("bundle_root") == str(BUNDLES / spec.name)
     assert wf.parser.get_parsed_content("output_dir") == str(BUNDLES / spec.name / "runs" / spec.default_run)
+
+
+def test_bundle_root_override(spec, tmp_path):
+    wf = workflow([spec.train], run_id="training", bundle_root=str(tmp_path))
+    assert wf.parser.get_parsed_content("bundle_root") == str(tmp_path)
+    assert wf.parser.get_parsed_content("output_dir") == str(tmp_path / "runs" / spec.default_run)
 
 
 def test_baseline_is_one_override(spec):
