@@ -97,8 +97,18 @@ def test_bad_algorithm():
         SREConv(2, 2, 2, 3, algorithm="fast")
 
 
+@pytest.fixture(autouse=True)
+def policy_restored():
+    """Every test leaves the auto policy as it found it (``MONAI_SRE_AUTO_POLICY`` may have set it at import)."""
+    before = sre_conv_module._AUTO_POLICY["policy"]
+    yield before
+    after = sre_conv_module._AUTO_POLICY["policy"]
+    sre_conv_module._AUTO_POLICY["policy"] = before
+    assert after == before, f"the test changed the auto policy from {before!r} to {after!r}"
+
+
 @pytest.mark.parametrize("policy", ["measure", "model"])
-def test_auto_picks_a_valid_path_and_caches_it(policy):
+def test_auto_picks_a_valid_path_and_caches_it(policy, policy_restored):
     set_auto_policy(policy)
     clear_auto_cache()
     try:
@@ -120,7 +130,7 @@ def test_auto_picks_a_valid_path_and_caches_it(policy):
         # measuring must not touch the global RNG or the parameters' gradients
         assert conv.weight.grad is None
     finally:
-        set_auto_policy("measure")
+        set_auto_policy(policy_restored)
         clear_auto_cache()
     with pytest.raises(ValueError, match="policy"):
         set_auto_policy("guess")
@@ -133,13 +143,27 @@ def test_auto_keeps_dense_for_tiny_layers():
     assert conv.last_path == "dense"
 
 
-def test_auto_does_not_consume_rng():
+def test_auto_does_not_consume_rng(policy_restored, monkeypatch):
+    timed = []
+
+    def spy(fn, device, reps=3):
+        timed.append(device)
+        return real_timed(fn, device, reps)
+
+    real_timed = sre_conv_module._timed
+    monkeypatch.setattr(sre_conv_module, "_timed", spy)
+    set_auto_policy("measure")
     clear_auto_cache()
-    conv = SREConv(2, 16, 16, 5, padding=2)
-    x = torch.randn(2, 16, 32, 32)
-    torch.manual_seed(3)
-    conv(x)
-    after = torch.rand(1)
+    try:
+        conv = SREConv(2, 16, 16, 5, padding=2)
+        x = torch.randn(2, 16, 64, 64)  # above the size below which "auto" keeps the dense path untimed
+        torch.manual_seed(3)
+        conv(x)
+        after = torch.rand(1)
+    finally:
+        set_auto_policy(policy_restored)
+        clear_auto_cache()
+    assert len(timed) >= 2  # the paths were really timed
     torch.manual_seed(3)
     expected = torch.rand(1)
     assert torch.equal(after, expected)

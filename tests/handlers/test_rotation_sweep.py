@@ -81,13 +81,58 @@ def test_non_invariant_net_shows_a_gap():
     assert rows[0]["auc"] != rows[1]["auc"]
 
 
-def test_torchio_and_monai_backends_agree_on_cpu():
-    net = PooledNet()
-    loader = DataLoader(_data(2), batch_size=4)
-    views = make_views(2, [(None, 90), (None, 180)], [])
-    a = rotation_sweep(net, loader, 2, "multi-class", views=views, backend="torchio")
-    b = rotation_sweep(net, loader, 2, "multi-class", views=views, backend="monai")
-    assert [r["acc"] for r in a] == [r["acc"] for r in b]
+class VoxelWeightNet(torch.nn.Module):
+    """Invariant to no voxel permutation: the score is a fixed random weight per voxel times the image. Voxels
+    outside the central ball (where a rotation pads) have weight 0, so both back ends see the same voxels."""
+
+    def __init__(self, shape):
+        super().__init__()
+        w = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+        centre = [(n - 1) / 2 for n in shape[1:]]
+        grid = torch.meshgrid(*[torch.arange(n) - c for n, c in zip(shape[1:], centre)], indexing="ij")
+        inside = sum(g**2 for g in grid) <= (min(shape[1:]) / 2 - 1.5) ** 2
+        self.register_buffer("w", w * inside)
+
+    def forward(self, x):
+        s = (x * self.w).flatten(1).sum(1, keepdim=True)
+        return torch.cat([-s, s], dim=1)
+
+
+# fixed spatial axis -> dims of torch.rot90 that turn a (B, C, *spatial) batch by +90 degrees (README convention)
+ROT90_DIMS = {(2, None): (2, 3), (3, 0): (3, 4), (3, 1): (2, 4), (3, 2): (2, 3)}
+
+
+def _row(net, images, labels, spatial_dims):
+    """The 'original' row of a sweep over ``images`` (already transformed by the test itself)."""
+    loader = DataLoader([{"image": i, "label": y} for i, y in zip(images, labels)], batch_size=8)
+    return rotation_sweep(net, loader, spatial_dims, "binary-class", views=make_views(spatial_dims, [], []))[0]
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_both_backends_rotate_like_rot90_and_agree_off_grid(spatial_dims):
+    size = 16 if spatial_dims == 2 else 10
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.avg_pool3d(torch.rand(16, 1, *([size + 2] * 3), generator=g), 3, 1).squeeze(-1)
+    x = x[..., 0] if spatial_dims == 2 else x  # smooth images: both back ends resample them alike
+    x = x[:, :, :size, :size] if spatial_dims == 2 else x
+    net = VoxelWeightNet(x.shape[1:])
+    score = net(x)[:, 1]
+    labels = (score > score.median()).long().unsqueeze(1)  # the original view has AUC 1
+    axes = [None] if spatial_dims == 2 else [0, 1, 2]
+    views = make_views(spatial_dims, [(a, t) for a in axes for t in (30, 90)], [])
+    loader = DataLoader([{"image": i, "label": y} for i, y in zip(x, labels)], batch_size=8)
+    rows = {b: {r["name"]: r for r in rotation_sweep(net, loader, spatial_dims, "binary-class", views=views,
+                                                     backend=b)} for b in ("torchio", "monai")}
+    for axis in axes:
+        dims = ROT90_DIMS[(spatial_dims, axis)]
+        plus, minus = (_row(net, torch.rot90(x, k, dims=dims), labels, spatial_dims) for k in (1, -1))
+        assert plus["auc"] != minus["auc"]  # the data tell the two senses of rotation apart
+        name = f"rot_{'' if axis is None else f'axis{axis}_'}"
+        for backend in ("torchio", "monai"):
+            assert rows[backend][name + "90"]["auc"] == plus["auc"], (backend, axis)
+            assert rows[backend][name + "90"]["acc"] == plus["acc"], (backend, axis)
+        assert rows["torchio"][name + "30"]["auc"] == rows["monai"][name + "30"]["auc"], axis
+        assert rows["torchio"][name + "30"]["auc"] < 1.0  # the 30-degree view changed the scores
 
 
 def test_write_sweep_outputs(tmp_path):
