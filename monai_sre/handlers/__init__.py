@@ -1,13 +1,30 @@
-"""Ignite handlers: atomic checkpoints and resume, per-epoch summary, rotated evaluation, prediction CSVs."""
+"""Ignite handlers: atomic checkpoints and resume, per-epoch summary, rotated evaluation, prediction CSVs, and the
+classification post-processing and metric output transforms they share with the configs."""
 
 from __future__ import annotations
 
+from .classification import (
+    MULTI_LABEL,
+    TASKS,
+    ClassificationOutput,
+    check_task,
+    classification_postprocessing,
+    is_multilabel,
+)
 from .checkpoint import AtomicDiskSaver, ResumeFromCheckpoint, SRECheckpointLoader, SRECheckpointSaver, read_checkpoint
 from .epoch_seed import EpochSeeder
 from .epoch_summary import EpochSummary
 from .layer_stats import LayerStatsHandler
 from .prediction_writer import PredictionWriter
-from .rotation_sweep import RotationSweep, make_views, rotation_sweep, summarize_sweep, write_sweep
+from .rotation_sweep import (
+    RotationSweep,
+    ViewBatch,
+    apply_view,
+    make_views,
+    rotation_sweep,
+    summarize_sweep,
+    write_sweep,
+)
 from .segmentation_sweep import (
     SegmentationRotationSweep,
     dice_per_class,
@@ -17,7 +34,10 @@ from .segmentation_sweep import (
 )
 
 __all__ = [
+    "MULTI_LABEL",
+    "TASKS",
     "AtomicDiskSaver",
+    "ClassificationOutput",
     "EpochSeeder",
     "EpochSummary",
     "LayerStatsHandler",
@@ -27,7 +47,12 @@ __all__ = [
     "SRECheckpointLoader",
     "SRECheckpointSaver",
     "SegmentationRotationSweep",
+    "ViewBatch",
+    "apply_view",
+    "check_task",
+    "classification_postprocessing",
     "dice_per_class",
+    "is_multilabel",
     "make_views",
     "read_checkpoint",
     "rotation_sweep",

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from monai.networks import eval_mode
-from monai.utils import IgniteInfo, min_version, optional_import
+from monai.utils import IgniteInfo, convert_to_tensor, min_version, optional_import
 
-from monai_sre.handlers.rotation_sweep import score_activation
+from monai_sre.handlers.classification import classification_postprocessing, is_multilabel
 from monai_sre.utils.io import atomic_write
 from monai_sre.transforms.rotation import rotate
 
@@ -78,8 +78,8 @@ class PredictionWriter:
         threshold: float = 0.5,
         error_key: str = "error",
     ) -> None:
-        self.activation = score_activation(task)
-        self.multilabel = task == "multi-label, binary-class"
+        self.postprocessing = classification_postprocessing(task)
+        self.multilabel = is_multilabel(task)
         self.output_file = str(output_file)
         self.label_names = None if label_names is None else [str(n) for n in label_names]
         self.rotations: list[tuple[int | None, float]] = []
@@ -123,7 +123,8 @@ class PredictionWriter:
                 for axis, angle in self.rotations:
                     xr = rotate(x, angle, axis, backend=self.backend)
                     logits = engine.inferer(xr, engine.network) if hasattr(engine, "inferer") else engine.network(xr)
-                    rotated[self._view_name(axis, angle)] = self.activation(torch.as_tensor(logits).float()).cpu()
+                    scores_r = [self.postprocessing({"pred": p})["pred"] for p in torch.as_tensor(logits).float()]
+                    rotated[self._view_name(axis, angle)] = convert_to_tensor(torch.stack(scores_r).cpu(), track_meta=False)
         names = self.label_names or [str(i) for i in range(scores.shape[1])]
         for i, b in enumerate(batch):
             row: dict[str, Any] = {"path": str(b.get(self.path_key, ""))}

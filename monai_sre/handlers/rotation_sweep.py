@@ -1,11 +1,16 @@
 """Rotated and reflected test-set evaluation (the SRE-Conv paper's protocol) as a function and an Ignite handler.
 
-Every test batch is read once and pushed through all views: the original, each ``(axis, angle)`` of
-:func:`monai_sre.transforms.rotation_protocol` and each flip of :func:`monai_sre.transforms.reflection_protocol`.
-Rotations go through :func:`monai_sre.transforms.rotation.rotate` (``backend="auto"``: batched MONAI affine on
-CUDA, TorchIO per sample on CPU). Accuracy and AUC are MedMNIST's official ``getACC`` / ``getAUC`` so the numbers
+Each view (the original, each ``(axis, angle)`` of :func:`monai_sre.transforms.rotation_protocol` and each flip of
+:func:`monai_sre.transforms.reflection_protocol`) is one run of MONAI's :class:`~monai.engines.SupervisedEvaluator`
+over the test data. The view's rotation is applied to every batch in the evaluator's ``prepare_batch``
+(:class:`ViewBatch`, through :func:`monai_sre.transforms.rotation.rotate`: batched MONAI affine on CUDA, TorchIO
+per sample on CPU). Scores come from ``train.json``'s post-processing
+(:func:`~monai_sre.handlers.classification.classification_postprocessing`), accuracy from Ignite's ``Accuracy`` and
+AUC from MONAI's ``ROCAUC``; both equal the numbers of MedMNIST's official evaluator (``medmnist.evaluator``:
+one-vs-rest macro AUC, multi-label accuracy averaged over labels; ``tests/handlers`` checks it), so the numbers
 compare with the paper. Results are written atomically as JSON, CSV (one row per view), a summary in the paper's
-columns (Orig., Rot., Ref.) and a PNG plot of accuracy against angle, one line per axis.
+columns (Orig., Rot., Ref.) and a PNG plot of accuracy against angle, one line per axis
+(:func:`monai_sre.utils.plot_sweep`).
 """
 
 from __future__ import annotations
@@ -21,24 +26,27 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from monai.engines import SupervisedEvaluator
+from monai.engines.utils import PrepareBatch
+from monai.handlers import ROCAUC
 from monai.utils import IgniteInfo, min_version, optional_import
 
+from monai_sre.handlers.classification import ClassificationOutput, check_task, classification_postprocessing
 from monai_sre.transforms.rotation import reflection_protocol, rotate, rotation_protocol
 from monai_sre.utils.io import atomic_write
+from monai_sre.utils.plots import plot_sweep
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
+Accuracy, _ = optional_import("ignite.metrics", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Accuracy")
 if TYPE_CHECKING:
     from ignite.engine import Engine
 else:
     Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
-medmnist_eval, _has_medmnist = optional_import("medmnist.evaluator")
 
-__all__ = ["View", "make_views", "score_activation", "rotation_sweep", "summarize_sweep", "write_sweep", "RotationSweep"]
+__all__ = ["View", "ViewBatch", "apply_view", "make_views", "rotation_sweep", "summarize_sweep", "write_sweep",
+           "RotationSweep"]
 
 logger = logging.getLogger(__name__)
-
-MULTI_LABEL = "multi-label, binary-class"
-_TASKS = ("multi-class", "binary-class", "ordinal-regression", MULTI_LABEL)
 
 
 class View(dict):
@@ -77,28 +85,49 @@ def make_views(
     return views
 
 
-def score_activation(task: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Logits -> scores: sigmoid for multi-label tasks, softmax over classes otherwise.
-
-    Raises:
-        ValueError: if ``task`` is not a MedMNIST task string.
-    """
-    if task not in _TASKS:
-        raise ValueError(f"task must be one of {_TASKS}, got {task!r}.")
-    if task == MULTI_LABEL:
-        return torch.sigmoid
-    return lambda logits: torch.softmax(logits, dim=1)
-
-
-def _apply_view(x: torch.Tensor, view: View, backend: str, background: float = 0.0) -> torch.Tensor:
+def apply_view(x: torch.Tensor, view: View, backend: str = "auto", background: float = 0.0) -> torch.Tensor:
+    """The batch ``x`` ``(B, C, *spatial)`` as seen in ``view``: unchanged, flipped, or rotated (linear
+    interpolation; corners that come from outside the image get ``background``)."""
     if view["kind"] == "original":
         return x
     if view["kind"] == "reflection":
         return torch.flip(x, dims=(2 + view["axis"],))
     if background == 0.0:
         return rotate(x, view["angle"], view["axis"], mode="linear", backend=backend)
-    # corners that come from outside the image get the background intensity, not 0
     return rotate(x - background, view["angle"], view["axis"], mode="linear", backend=backend) + background
+
+
+class ViewBatch(PrepareBatch):
+    """``prepare_batch`` of a :class:`~monai.engines.SupervisedEvaluator` that shows it the batch in one view.
+
+    Moves ``batch[image_key]`` (as float32) and ``batch[label_key]`` to the device, then applies :func:`apply_view`
+    to the image. It counts the samples it has prepared in ``n_samples``.
+
+    Args:
+        view: the view.
+        backend: rotation back end, ``"auto"`` (MONAI batched on CUDA, TorchIO on CPU), ``"monai"`` or ``"torchio"``.
+        background: background intensity for the corners of rotated views.
+        image_key: image key in each batch.
+        label_key: label key in each batch.
+
+    Raises:
+        ValueError: for a bad ``backend``.
+    """
+
+    def __init__(self, view: View, backend: str = "auto", background: float = 0.0, image_key: str = "image",
+                 label_key: str = "label") -> None:
+        if backend not in ("auto", "monai", "torchio"):
+            raise ValueError(f"backend must be 'auto', 'monai' or 'torchio', got {backend!r}.")
+        self.view, self.backend, self.background = view, backend, float(background)
+        self.image_key, self.label_key = image_key, label_key
+        self.n_samples = 0
+
+    def __call__(self, batchdata: dict, device: torch.device | str | None = None, non_blocking: bool = False,
+                 **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.as_tensor(batchdata[self.image_key]).to(device=device, dtype=torch.float32, non_blocking=non_blocking)
+        y = torch.as_tensor(batchdata[self.label_key]).to(device=device, non_blocking=non_blocking)
+        self.n_samples += int(x.shape[0])
+        return apply_view(x, self.view, self.backend, self.background), y
 
 
 def _view_key(view: View) -> str:
@@ -107,18 +136,20 @@ def _view_key(view: View) -> str:
     return view.name
 
 
-def _metrics(labels: np.ndarray, scores: np.ndarray, task: str) -> dict[str, float]:
-    if not _has_medmnist:
-        raise ImportError("medmnist is required for the rotated evaluation metrics (pip install medmnist).")
-    acc = float(medmnist_eval.getACC(labels, scores, task))
+def _num_classes(network: torch.nn.Module, dataloader: Any, device: torch.device, image_key: str,
+                 inferer: Callable | None) -> int:
+    """Width of the network output, from the first batch."""
+    batch = next(iter(dataloader))
+    x = torch.as_tensor(batch[image_key][:1]).to(device=device, dtype=torch.float32)
+    was_training = network.training
+    network.eval()
     try:
-        auc = float(medmnist_eval.getAUC(labels, scores, task))
-    except ValueError:  # a single class present in the labels
-        auc = math.nan
-    return {"acc": acc, "auc": auc}
+        with torch.no_grad():
+            return int(torch.as_tensor(inferer(x, network) if inferer is not None else network(x)).shape[1])
+    finally:
+        network.train(was_training)
 
 
-@torch.no_grad()
 def rotation_sweep(
     network: torch.nn.Module,
     dataloader: Any,
@@ -132,12 +163,18 @@ def rotation_sweep(
     amp: bool = False,
     inferer: Callable[[torch.Tensor, torch.nn.Module], torch.Tensor] | None = None,
     background: float = 0.0,
+    num_classes: int | None = None,
 ) -> list[dict[str, Any]]:
     """Accuracy and AUC of ``network`` on every view of the data in ``dataloader``.
 
+    One :class:`~monai.engines.SupervisedEvaluator` run per view (the original and 0/360-degree views once), with
+    :class:`ViewBatch` as ``prepare_batch``, ``train.json``'s post-processing, Ignite ``Accuracy`` and MONAI
+    ``ROCAUC`` (a view whose labels hold a single class gets AUC NaN).
+
     Args:
         network: classifier returning logits ``(B, num_classes)``.
-        dataloader: iterable of dicts with ``image_key`` ``(B, C, *spatial)`` and ``label_key``.
+        dataloader: iterable of dicts with ``image_key`` ``(B, C, *spatial)`` and ``label_key``, re-read for every
+            view.
         spatial_dims: 2 or 3.
         task: MedMNIST task string (``"multi-class"``, ``"binary-class"``, ``"multi-label, binary-class"``, ...).
         views: views to evaluate; None uses :func:`make_views` (the paper's protocol).
@@ -146,9 +183,10 @@ def rotation_sweep(
         image_key: image key in each batch.
         label_key: label key in each batch.
         amp: autocast on CUDA.
-        inferer: callable ``(inputs, network) -> logits``; None calls ``network(inputs)``.
+        inferer: callable ``(inputs, network) -> logits``, e.g. a MONAI inferer; None calls ``network(inputs)``.
         background: intensity of the image background (e.g. -1 for images scaled to [-1, 1]); rotated views fill
             the corners that come from outside the image with it.
+        num_classes: width of the network output; None reads it from one forward pass on the first batch.
 
     Returns:
         one dict per view: ``kind``, ``axis``, ``angle``, ``name``, ``acc``, ``auc``, ``n``.
@@ -160,42 +198,41 @@ def rotation_sweep(
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
     if backend not in ("auto", "monai", "torchio"):
         raise ValueError(f"backend must be 'auto', 'monai' or 'torchio', got {backend!r}.")
-    activation = score_activation(task)
+    check_task(task)
     views = make_views(spatial_dims) if views is None else list(views)
+    if hasattr(dataloader, "__len__") and len(dataloader) == 0:
+        raise ValueError("dataloader yielded no batches.")
     if device is None:
         param = next(iter(network.parameters()), None)
         device = param.device if param is not None else torch.device("cpu")
     device = torch.device(device)
-    was_training = network.training
-    network.eval()
-    scores: list[list[np.ndarray]] = [[] for _ in views]
-    labels: list[np.ndarray] = []
-    try:
-        n_batches = len(dataloader) if hasattr(dataloader, "__len__") else None
-        for step, batch in enumerate(dataloader, start=1):
-            x = torch.as_tensor(batch[image_key]).to(device=device, dtype=torch.float32)
-            labels.append(np.asarray(torch.as_tensor(batch[label_key]).cpu()))
-            done: dict[str, np.ndarray] = {}  # identical views (0 and 360 degrees) are computed once
-            for i, view in enumerate(views):
-                key = _view_key(view)
-                if key not in done:
-                    xv = _apply_view(x, view, backend, background)
-                    with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
-                        logits = inferer(xv, network) if inferer is not None else network(xv)
-                    done[key] = activation(torch.as_tensor(logits).float()).cpu().numpy()
-                scores[i].append(done[key])
-            logger.info(f"rotated evaluation: batch {step}/{n_batches or '?'} done ({len(views)} views)")
-    finally:
-        network.train(was_training)
-    if not labels:
-        raise ValueError("dataloader yielded no batches.")
-    y = np.concatenate(labels).reshape(-1) if task != MULTI_LABEL else np.concatenate(labels)
+    if num_classes is None:
+        num_classes = _num_classes(network, dataloader, device, image_key, inferer)
+    done: dict[str, dict[str, Any]] = {}  # identical views (0 and 360 degrees) are evaluated once
     results = []
-    for view, s in zip(views, scores):
-        row = {"kind": view["kind"], "axis": view["axis"], "angle": view["angle"], "name": view.name}
-        row.update(_metrics(y, np.concatenate(s), task))
-        row["n"] = int(len(y))
-        results.append(row)
+    for i, view in enumerate(views, start=1):
+        key = _view_key(view)
+        if key not in done:
+            prepare = ViewBatch(view, backend, background, image_key, label_key)
+            evaluator = SupervisedEvaluator(
+                device=device,
+                val_data_loader=dataloader,
+                network=network,
+                prepare_batch=prepare,
+                inferer=inferer,
+                postprocessing=classification_postprocessing(task),
+                # is_multilabel=False: element-wise accuracy for multi-label tasks, as medmnist.evaluator computes it
+                key_val_metric={"acc": Accuracy(output_transform=ClassificationOutput(task, "acc"))},
+                additional_metrics={"auc": ROCAUC(output_transform=ClassificationOutput(task, "auc", num_classes))},
+                amp=amp and device.type == "cuda",
+            )
+            evaluator.logger = logging.getLogger(f"{__name__}.view")  # one line per view below, not Ignite's
+            evaluator.run()
+            metrics = evaluator.state.metrics
+            done[key] = {"acc": float(metrics["acc"]), "auc": float(metrics["auc"]), "n": prepare.n_samples}
+            logger.info(f"rotated evaluation: view {view.name} ({i}/{len(views)}): acc {done[key]['acc']:.4f}")
+        results.append({"kind": view["kind"], "axis": view["axis"], "angle": view["angle"], "name": view.name,
+                        **done[key]})
     return results
 
 
@@ -228,37 +265,6 @@ def summarize_sweep(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def plot_sweep(
-    results: Sequence[dict[str, Any]], summary: dict[str, Any], title: str, metric: str = "acc",
-    ylabel: str = "accuracy",
-) -> bytes:
-    """PNG of ``metric`` against rotation angle (one line per axis), with the original and mean reflected levels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot(1, 1, 1)
-    rot = [r for r in results if r["kind"] == "rotation"]
-    for axis in sorted({r["axis"] for r in rot}, key=lambda a: -1 if a is None else a):
-        rows = sorted((r for r in rot if r["axis"] == axis), key=lambda r: r["angle"])
-        label = "rotation" if axis is None else f"axis {axis}"
-        ax.plot([r["angle"] for r in rows], [r[metric] for r in rows], marker="o", label=label)
-    ax.axhline(summary["Orig."], color="k", linestyle="--", linewidth=1, label="original")
-    if not math.isnan(summary["Ref."]):
-        ax.axhline(summary["Ref."], color="gray", linestyle=":", linewidth=1, label="reflections (mean)")
-    ax.set_xlabel("rotation angle (degrees)")
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(0.0, 1.02)
-    ax.set_title(title)
-    ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
-
-
 def write_sweep(
     results: Sequence[dict[str, Any]], output_dir: str, prefix: str = "rotated", title: str = "Rotated evaluation"
 ) -> dict[str, str]:
@@ -286,7 +292,10 @@ def write_sweep(
     writer.writeheader()
     writer.writerow(summary)
     atomic_write(paths["summary"], buf.getvalue().encode())
-    atomic_write(paths["png"], plot_sweep(results, summary, title))
+    levels = [{"value": summary["Orig."], "label": "original"},
+              {"value": summary["Ref."], "label": "reflections (mean)", "color": "gray", "linestyle": ":"}]
+    atomic_write(paths["png"], plot_sweep([{"title": title, "series": [{"label": "", "views": results}],
+                                            "levels": levels}]))
     return paths
 
 
@@ -307,6 +316,7 @@ class RotationSweep:
         prefix: output file prefix.
         title: plot title.
         background: background intensity for the corners of rotated views (see :func:`rotation_sweep`).
+        num_classes: width of the network output; None reads it from the network (see :func:`rotation_sweep`).
 
     Raises:
         ValueError: for a bad ``spatial_dims`` or ``task``.
@@ -327,16 +337,18 @@ class RotationSweep:
         prefix: str = "rotated",
         title: str = "Rotated evaluation",
         background: float = 0.0,
+        num_classes: int | None = None,
     ) -> None:
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
-        score_activation(task)
+        check_task(task)
         self.output_dir = str(output_dir)
         self.spatial_dims = spatial_dims
         self.task = task
         self.views = make_views(spatial_dims, rotations, reflections)
         self.backend = backend
         self.background = float(background)
+        self.num_classes = num_classes
         self.prefix = prefix
         self.title = title
         self.results: list[dict[str, Any]] = []
@@ -360,6 +372,7 @@ class RotationSweep:
             amp=bool(getattr(engine, "amp", False)),
             inferer=getattr(engine, "inferer", None),
             background=self.background,
+            num_classes=self.num_classes,
         )
         self.paths = write_sweep(self.results, self.output_dir, self.prefix, self.title)
         self.summary = summarize_sweep(self.results)

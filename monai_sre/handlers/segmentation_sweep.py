@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from monai.utils import IgniteInfo, min_version, optional_import
 
-from monai_sre.handlers.rotation_sweep import View, make_views, plot_sweep
+from monai_sre.handlers.rotation_sweep import View, make_views
 from monai_sre.transforms.rotation import rotate
 from monai_sre.utils.io import atomic_write
+from monai_sre.utils.plots import plot_sweep
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
 if TYPE_CHECKING:
@@ -173,7 +174,10 @@ def write_segmentation_sweep(
     atomic_write(paths["summary"], _csv([summary]))
     clean = json.loads(json.dumps({"summary": summary, "views": list(results)}).replace("NaN", "null"))
     atomic_write(paths["json"], json.dumps(clean, indent=2))
-    atomic_write(paths["png"], plot_sweep(results, summary, title, metric="dice", ylabel="mean foreground Dice"))
+    levels = [{"value": summary["Orig."], "label": "original"},
+              {"value": summary["Ref."], "label": "reflections (mean)", "color": "gray", "linestyle": ":"}]
+    panel = {"title": title, "series": [{"label": "", "views": results}], "levels": levels}
+    atomic_write(paths["png"], plot_sweep([panel], metric="dice", ylabel="mean foreground Dice"))
     return paths
 
 

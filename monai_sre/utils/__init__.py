@@ -2,6 +2,7 @@
 
 from .convert import SREConversionError, convert_to_sre, export_to_conv
 from .io import atomic_write
+from .plots import plot_sweep
 from .equivariance import GridSymmetry, equivariance_error, equivariance_errors, grid_symmetries
 from .trainability import ActivationRecorder, layer_statistics, tracked_layers
 
@@ -16,5 +17,6 @@ __all__ = [
     "export_to_conv",
     "grid_symmetries",
     "layer_statistics",
+    "plot_sweep",
     "tracked_layers",
 ]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from monai_sre.utils.io import atomic_write
+from monai_sre.utils.plots import plot_sweep
 
 from .bundle_root import find_bundle_root
 
@@ -389,33 +390,14 @@ def aggregate(results: list[dict[str, Any]], output_dir: str | os.PathLike, prof
 
 
 def _plot_curves(results: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Test accuracy against rotation angle: one panel per dataset, SRE solid and baseline dashed."""
     datasets = sorted({r["dataset"] for r in results})
     if not datasets:
         return
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
-    for ax, ds in zip(axes[0], datasets):
-        for r in (r for r in results if r["dataset"] == ds):
-            rot = [v for v in r["views"] if v["kind"] == "rotation"]
-            for axis in sorted({v["axis"] for v in rot}, key=lambda a: -1 if a is None else a):
-                pts = sorted((v["angle"], 100 * v["acc"]) for v in rot if v["axis"] == axis)
-                label = r["model"] + ("" if axis is None else f" (axis {axis})")
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", label=label,
-                        linestyle="-" if r["role"] == "sre" else "--")
-        ax.set_title(ds)
-        ax.set_xlabel("rotation angle (degrees)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    panels = [{"title": ds, "series": [{"label": r["model"], "views": r["views"],
+                                        "linestyle": "-" if r["role"] == "sre" else "--"}
+                                       for r in results if r["dataset"] == ds]} for ds in datasets]
+    atomic_write(path, plot_sweep(panels, ylabel="test accuracy (%)", scale=100.0))
 
 
 def reproduce(datasets: Sequence[str], output_dir: str | os.PathLike, data_root: str | None = None,

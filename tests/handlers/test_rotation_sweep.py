@@ -182,3 +182,41 @@ def test_bad_arguments():
         rotation_sweep(PooledNet(), [], 2, "binary-class")
     with pytest.raises(ValueError, match="original"):
         summarize_sweep([])
+
+
+class LogitsNet(torch.nn.Module):
+    """Returns the first ``k`` voxels of the image as logits, so a test can choose every score."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return x.flatten(1)[:, : self.k]
+
+
+# (task, number of outputs, labels of sample i, as a list): a fixed case per MedMNIST task type
+METRIC_CASES = [
+    ("binary-class", 2, lambda g, n: torch.randint(0, 2, (n, 1), generator=g)),
+    ("multi-class", 4, lambda g, n: torch.randint(0, 4, (n, 1), generator=g)),
+    ("ordinal-regression", 5, lambda g, n: torch.randint(0, 5, (n, 1), generator=g)),
+    ("multi-label, binary-class", 3, lambda g, n: torch.randint(0, 2, (n, 3), generator=g)),
+]
+
+
+@pytest.mark.parametrize("task,k,make_labels", METRIC_CASES)
+def test_accuracy_and_auc_equal_medmnist_evaluator(task, k, make_labels):
+    evaluator = pytest.importorskip("medmnist.evaluator")
+    g = torch.Generator().manual_seed(0)
+    n = 40
+    logits = torch.randn(n, k, generator=g) * 2
+    labels = make_labels(g, n)
+    images = torch.zeros(n, 1, 8, 8)
+    images.view(n, -1)[:, :k] = logits
+    loader = DataLoader([{"image": i, "label": y} for i, y in zip(images, labels)], batch_size=16)
+    row = rotation_sweep(LogitsNet(k), loader, 2, task, views=make_views(2, [], []))[0]
+    scores = torch.sigmoid(logits) if task.startswith("multi-label") else torch.softmax(logits, dim=1)
+    y = labels.numpy() if task.startswith("multi-label") else labels.numpy().reshape(-1)
+    assert row["n"] == n
+    assert row["acc"] == pytest.approx(evaluator.getACC(y, scores.numpy(), task), abs=1e-12)
+    assert row["auc"] == pytest.approx(evaluator.getAUC(y, scores.numpy(), task), abs=1e-12)
