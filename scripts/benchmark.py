@@ -13,7 +13,7 @@ import argparse
 import json
 import logging
 
-from monai_sre.utils.benchmark import SECTIONS, format_tables, run_benchmark, timed_training
+from monai_sre.experiments.benchmark import SECTIONS, format_tables, run_benchmark, timed_training
 from monai_sre.utils.io import atomic_write
 
 

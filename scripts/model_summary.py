@@ -20,7 +20,7 @@ import os
 import sys
 
 from monai_sre.nets import list_models
-from monai_sre.nets.summary import format_summary_table, model_summary
+from monai_sre.experiments.model_summary import format_summary_table, model_summary
 from monai_sre.utils.io import atomic_write
 
 

@@ -14,7 +14,7 @@ import argparse
 import logging
 import os
 
-from monai_sre.workflows.reproduce import PROFILES, reproduce
+from monai_sre.experiments.reproduce import PROFILES, reproduce
 
 
 def main() -> None:

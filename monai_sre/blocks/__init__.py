@@ -13,6 +13,7 @@ from .sre_even_conv import SREEvenConv, distance_bands
 from .sre_pool import SREAvgPool
 from .sre_resample import SREPool, symmetric_resize, symmetric_windows
 from .sre_resblock import SREBasicBlock, SREBottleneck
+from .timing import time_calls
 
 __all__ = [
     "ALGORITHMS",
@@ -22,6 +23,7 @@ __all__ = [
     "distance_bands",
     "symmetric_resize",
     "symmetric_windows",
+    "time_calls",
     "SREEvenConv",
     "SREPool",
     "SREAvgPool", "SREBasicBlock", "SREBottleneck", "SREConv", "SREConvBase", "SREConvTranspose"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from collections.abc import Sequence
 
 import torch
@@ -17,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
+from monai_sre.blocks.timing import time_calls
 from monai_sre.layers.band_conv import band_conv_costs, band_conv_nd
 from monai_sre.layers.bands import BASIS_NORMS, band_basis, band_sizes, expand_kernel
 
@@ -84,21 +84,8 @@ def _modelled_costs(in_channels, out_channels, kernel_size, num_bands, stride, g
 
 
 def _timed(fn, device: torch.device, reps: int = 3) -> float:
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    # CPU: process time, which a machine shared with other jobs disturbs far less than wall time
-    clock = time.perf_counter if device.type == "cuda" else time.process_time
-    fn()
-    sync()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = clock()
-        fn()
-        sync()
-        best = min(best, clock() - t0)
-    return best
+    # best of ``reps`` after one warm-up call; CPU: process time, which a shared machine disturbs far less
+    return min(time_calls({"fn": fn}, device, warmup=1, repeats=reps, clock="cpu")["fn"])
 
 
 def _tuple(name: str, value, spatial_dims: int) -> tuple[int, ...]:

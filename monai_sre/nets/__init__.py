@@ -16,31 +16,16 @@ from .sre_resnet import (
 )
 from .segmentation_registry import get_segmentation_model, list_segmentation_models, register_segmentation_model
 from .sre_unet import SREUNet, sre_unet, unet
-from .summary import (
-    batched_equivariance_error,
-    count_flops,
-    count_parameters,
-    format_summary_table,
-    invariance_error,
-    model_summary,
-    summarize_model,
-)
 
 __all__ = [
     "SRE_RESNET_DEPTHS",
     "SREResNet",
     "SREUNet",
-    "batched_equivariance_error",
-    "count_flops",
-    "count_parameters",
-    "format_summary_table",
     "get_model",
     "get_model_builder",
     "get_segmentation_model",
-    "invariance_error",
     "list_models",
     "list_segmentation_models",
-    "model_summary",
     "r3d_18",
     "register_model",
     "register_segmentation_model",
@@ -53,6 +38,5 @@ __all__ = [
     "sre_resnet34",
     "sre_resnet50",
     "sre_unet",
-    "summarize_model",
     "unet",
 ]

@@ -3,7 +3,7 @@
 from .convert import SREConversionError, convert_to_sre, export_to_conv
 from .io import atomic_write
 from .plots import plot_sweep
-from .equivariance import GridSymmetry, equivariance_error, equivariance_errors, grid_symmetries
+from .equivariance import GridSymmetry, equivariance_error, equivariance_errors, grid_symmetries, invariance_error
 from .trainability import ActivationRecorder, layer_statistics, tracked_layers
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "equivariance_errors",
     "export_to_conv",
     "grid_symmetries",
+    "invariance_error",
     "layer_statistics",
     "plot_sweep",
     "tracked_layers",

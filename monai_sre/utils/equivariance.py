@@ -7,8 +7,10 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
+import torch.nn as nn
+from monai.networks import eval_mode
 
-__all__ = ["GridSymmetry", "grid_symmetries", "equivariance_error", "equivariance_errors"]
+__all__ = ["GridSymmetry", "grid_symmetries", "equivariance_error", "equivariance_errors", "invariance_error"]
 
 
 class GridSymmetry(NamedTuple):
@@ -64,21 +66,37 @@ def equivariance_errors(
     module: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     symmetries: Sequence[GridSymmetry] | None = None,
+    chunk_size: int = 1,
 ) -> list[float]:
     """Relative error ``max|f(g x) - g f(x)| / max|g f(x)|`` for each symmetry ``g``.
 
     When the output has fewer dims than the input (e.g. logits ``(B, classes)``), ``g`` acts
     trivially on it and this measures invariance. Call it under ``torch.no_grad()`` and in eval
-    mode for networks with batch statistics.
+    mode for networks with batch statistics (they would couple the copies of a chunk).
+
+    Args:
+        module: any callable from ``(B, C, *spatial)`` to ``(B, C', *spatial)`` or ``(B, ...)``.
+        x: input batch, channel-first.
+        symmetries: subset of :func:`grid_symmetries`; default all of them (8 in 2D, 48 in 3D).
+        chunk_size: symmetries per forward pass: the transformed copies of ``x`` are stacked along the batch axis,
+            which is much faster on CPU than one pass per symmetry (symmetries that permute axes then need equal
+            side lengths).
+
+    Raises:
+        ValueError: if ``chunk_size`` is below 1.
     """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}.")
     spatial_dims = x.dim() - 2
     syms = grid_symmetries(spatial_dims) if symmetries is None else list(symmetries)
     y = module(x)
     spatial_out = y.dim() == x.dim()
     errors = []
-    for g in syms:
-        expected = g(y) if spatial_out else y
-        errors.append(_relative(module(g(x)), expected))
+    for start in range(0, len(syms), chunk_size):
+        group = syms[start : start + chunk_size]
+        outputs = module(torch.cat([g(x) for g in group], dim=0)).split(x.shape[0])
+        for g, out in zip(group, outputs):
+            errors.append(_relative(out, g(y) if spatial_out else y))
     return errors
 
 
@@ -86,6 +104,7 @@ def equivariance_error(
     module: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     symmetries: Sequence[GridSymmetry] | None = None,
+    chunk_size: int = 1,
 ) -> float:
     """The largest relative equivariance (or invariance) error over ``symmetries``.
 
@@ -93,6 +112,7 @@ def equivariance_error(
         module: any callable from ``(B, C, *spatial)`` to ``(B, C', *spatial)`` or ``(B, ...)``.
         x: input batch, channel-first.
         symmetries: subset of :func:`grid_symmetries`; default all of them (8 in 2D, 48 in 3D).
+        chunk_size: symmetries per forward pass (see :func:`equivariance_errors`).
 
     Returns:
         ``max_g max|f(g x) - g f(x)| / max|g f(x)|`` as a float.
@@ -103,4 +123,26 @@ def equivariance_error(
         >>> equivariance_error(conv, torch.randn(1, 3, 16, 16)) < 1e-5
         True
     """
-    return max(equivariance_errors(module, x, symmetries))
+    return max(equivariance_errors(module, x, symmetries, chunk_size))
+
+
+def invariance_error(
+    model: nn.Module,
+    x: torch.Tensor,
+    symmetries: Sequence[GridSymmetry] | None = None,
+    chunk_size: int = 16,
+) -> float:
+    """Largest relative change of the logits ``model(x)`` under grid symmetries, in eval mode without gradients,
+    ``chunk_size`` symmetries per forward pass (see :func:`equivariance_errors`).
+
+    Raises:
+        ValueError: when the output keeps spatial axes (use :func:`equivariance_error` for feature maps).
+    """
+    with eval_mode(model):
+        probe = model(x[:1])
+        if probe.dim() == x.dim():
+            raise ValueError(
+                f"invariance_error expects an output without spatial axes, got shape {list(probe.shape)}; "
+                "use equivariance_error for feature maps."
+            )
+        return equivariance_error(model, x, symmetries, chunk_size)

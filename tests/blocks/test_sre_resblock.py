@@ -7,7 +7,7 @@ from monai.networks import eval_mode
 
 from monai_sre.blocks import SREBasicBlock, SREBottleneck, SREConv
 from monai_sre.blocks.sre_resblock import make_conv
-from monai_sre.nets.summary import batched_equivariance_error
+from monai_sre.utils import equivariance_error
 
 # (block, kwargs, input_shape, expected_shape)
 TEST_CASES = [
@@ -31,9 +31,11 @@ def test_shape(block, kwargs, input_shape, expected_shape, conv_type):
 def test_sre_block_is_equivariant_and_standard_is_not(block, kwargs, input_shape, expected_shape):
     torch.manual_seed(0)
     x = torch.randn(input_shape)
-    err = batched_equivariance_error(block(conv_type="sre", **kwargs), x, chunk_size=48)
+    sre, std = block(conv_type="sre", **kwargs), block(conv_type="standard", **kwargs)
+    with eval_mode(sre, std):
+        err = equivariance_error(sre, x, chunk_size=48)
+        std_err = equivariance_error(std, x, chunk_size=48)
     assert err < 1e-5
-    std_err = batched_equivariance_error(block(conv_type="standard", **kwargs), x, chunk_size=48)
     assert std_err > max(1e-3, 100 * err)
 
 

@@ -7,8 +7,8 @@ from monai.networks import eval_mode
 
 from monai_sre.blocks import SREAvgPool, SREConv, SREConvBase
 from monai_sre.nets import SRE_RESNET_DEPTHS, SREResNet, get_model
-from monai_sre.nets.summary import batched_equivariance_error, count_parameters, invariance_error
-from monai_sre.utils import equivariance_error, export_to_conv, grid_symmetries
+from monai_sre.experiments.model_summary import count_parameters
+from monai_sre.utils import equivariance_error, export_to_conv, grid_symmetries, invariance_error
 
 TINY = (4, 8, 8, 16)  # widths for tests whose property does not depend on width
 
@@ -49,7 +49,8 @@ def test_features_equivariant_logits_invariant(kwargs, input_shape, expected_log
     net = _net(**kwargs)
     x = torch.randn(input_shape)
     features = _Features(net)
-    assert batched_equivariance_error(features, x, chunk_size=48) < 1e-5
+    with eval_mode(features):
+        assert equivariance_error(features, x, chunk_size=48) < 1e-5
     assert invariance_error(net, x, chunk_size=48) < 1e-5
 
 
@@ -149,7 +150,8 @@ def test_batched_errors_match_equivariance_error(spatial_dims):
         ref_features = equivariance_error(features, x, syms)
     assert ref > 1e-6 and ref_features > 1e-6  # a non-invariant net, so the comparison means something
     assert invariance_error(net, x, syms, chunk_size=3) == pytest.approx(ref, rel=1e-4)
-    assert batched_equivariance_error(features, x, syms, chunk_size=3) == pytest.approx(ref_features, rel=1e-4)
+    with eval_mode(features):
+        assert equivariance_error(features, x, syms, chunk_size=3) == pytest.approx(ref_features, rel=1e-4)
     with pytest.raises(ValueError, match="without spatial axes"):
         invariance_error(features, x, syms)
 

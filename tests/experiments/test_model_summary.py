@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from monai_sre.nets.summary import count_flops, count_parameters, format_summary_table, model_summary
+from monai_sre.experiments.model_summary import count_flops, count_parameters, format_summary_table, model_summary
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "model_summary.py"
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from scipy.stats import ttest_rel
 
-from monai_sre.workflows import reproduce as rp
+from monai_sre.experiments import reproduce as rp
 
 
 def _fake_result(dataset, role, orig, rot, ref):

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from monai_sre.utils import benchmark
+from monai_sre.experiments import benchmark
 
 
 def test_interleaved_medians_orders_work():

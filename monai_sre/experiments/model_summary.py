@@ -1,4 +1,4 @@
-"""Parameter, FLOP and invariance summaries of the registered networks."""
+"""Parameter, FLOP and invariance summaries of the registered networks (``scripts/model_summary.py``)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,12 @@ import torch.nn as nn
 from monai.networks import eval_mode
 from torch.utils.flop_counter import FlopCounterMode
 
-from monai_sre.nets.registry import get_model, list_models
-from monai_sre.utils.convert import export_to_conv
-from monai_sre.utils.equivariance import GridSymmetry, grid_symmetries
+from monai_sre.nets import get_model, list_models
+from monai_sre.utils import export_to_conv, invariance_error
 
 __all__ = [
     "count_parameters",
     "count_flops",
-    "invariance_error",
-    "batched_equivariance_error",
     "summarize_model",
     "model_summary",
     "format_summary_table",
@@ -47,62 +44,6 @@ def count_flops(model: nn.Module, x: torch.Tensor, dense: bool = True) -> int:
     with eval_mode(target), torch.no_grad(), counter:
         target(x)
     return int(counter.get_total_flops())
-
-
-def batched_equivariance_error(
-    model: nn.Module,
-    x: torch.Tensor,
-    symmetries: Sequence[GridSymmetry] | None = None,
-    chunk_size: int = 16,
-) -> float:
-    """:func:`monai_sre.utils.equivariance_error` of an eval-mode model, evaluating the copies in batches.
-
-    Same quantity, ``max_g max|f(g x) - g f(x)| / max|f(x)|`` (``g`` acts trivially on an output
-    without spatial axes, e.g. logits, which makes it an invariance error). The transformed copies
-    of ``x`` are stacked along the batch axis, ``chunk_size`` symmetries per forward pass, which is
-    much faster on CPU than one pass per symmetry. Runs in eval mode without gradients (batch
-    statistics would couple the copies); symmetries that permute axes need equal side lengths.
-
-    Args:
-        model: maps ``(B, C, *spatial)`` to ``(B, ...)``.
-        x: input batch.
-        symmetries: default all of :func:`monai_sre.utils.grid_symmetries` (8 in 2D, 48 in 3D).
-        chunk_size: symmetries per forward pass.
-    """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}.")
-    syms = grid_symmetries(x.dim() - 2) if symmetries is None else list(symmetries)
-    worst = 0.0
-    with eval_mode(model), torch.no_grad():
-        y = model(x)
-        spatial_out = y.dim() == x.dim()
-        scale = y.abs().max().clamp_min(torch.finfo(y.dtype).tiny)
-        for start in range(0, len(syms), chunk_size):
-            group = syms[start : start + chunk_size]
-            out = model(torch.cat([g(x) for g in group], dim=0)).reshape(len(group), *y.shape)
-            expected = torch.stack([g(y) for g in group]) if spatial_out else y.unsqueeze(0)
-            worst = max(worst, float(((out - expected).abs().max() / scale).item()))
-    return worst
-
-
-def invariance_error(
-    model: nn.Module,
-    x: torch.Tensor,
-    symmetries: Sequence[GridSymmetry] | None = None,
-    chunk_size: int = 16,
-) -> float:
-    """Largest relative change of the logits ``model(x)`` under grid symmetries (batched).
-
-    See :func:`batched_equivariance_error`; raises ``ValueError`` when the output keeps spatial axes.
-    """
-    with eval_mode(model), torch.no_grad():
-        probe = model(x[:1])
-    if probe.dim() == x.dim():
-        raise ValueError(
-            f"invariance_error expects an output without spatial axes, got shape {list(probe.shape)}; "
-            "use batched_equivariance_error for feature maps."
-        )
-    return batched_equivariance_error(model, x, symmetries, chunk_size)
 
 
 def summarize_model(

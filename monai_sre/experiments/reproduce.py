@@ -27,7 +27,7 @@ from typing import Any
 from monai_sre.utils.io import atomic_write
 from monai_sre.utils.plots import plot_sweep
 
-from .bundle_root import find_bundle_root
+from monai_sre.workflows import find_bundle_root
 
 __all__ = [
     "PAPER_RESULTS",

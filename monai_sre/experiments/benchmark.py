@@ -30,7 +30,9 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from monai_sre.blocks.sre_conv import SREConv, set_algorithm
+from monai_sre.blocks import SREConv, set_algorithm, set_auto_policy, time_calls
+from monai_sre.data import dataset_info, get_dataset
+from monai_sre.nets import get_model, list_models
 
 __all__ = [
     "SECTIONS",
@@ -79,21 +81,13 @@ _CLOCK = {"clock": "wall"}
 def interleaved_medians(
     fns: dict[str, Callable[[], object]], device: torch.device, warmup: int = 2, repeats: int = 5
 ) -> dict[str, float]:
-    """Median seconds of each callable, timed round-robin after ``warmup`` untimed rounds.
+    """Median seconds of each callable, timed round-robin after ``warmup`` untimed rounds
+    (:func:`monai_sre.blocks.time_calls`).
 
     The clock is wall time, or process CPU time when :func:`run_benchmark` got ``clock="cpu"``
     (on a CPU shared with other jobs, CPU time is far steadier; with one thread it equals busy time).
     """
-    clock = time.process_time if _CLOCK["clock"] == "cpu" and device.type == "cpu" else time.perf_counter
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for r in range(warmup + repeats):
-        for name, fn in fns.items():
-            _sync(device)
-            t0 = clock()
-            fn()
-            _sync(device)
-            if r >= warmup:
-                times[name].append(clock() - t0)
+    times = time_calls(fns, device, warmup, repeats, clock=_CLOCK["clock"])
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -168,8 +162,6 @@ def layer_rows(device: torch.device, quick: bool = False, dtype: torch.dtype = t
 
 
 def _build_model(name: str, algorithm: str | None, spatial_dims: int, widths: Sequence[int] | None):
-    from monai_sre.nets import get_model
-
     kwargs = {"in_channels": 1, "num_classes": 2}
     if widths is not None:
         kwargs["widths"] = tuple(widths)
@@ -189,7 +181,7 @@ def _cpu_peak_mb_subprocess(name: str, algorithm: str | None, spatial_dims: int,
     """Peak-RSS rise of one training step in a fresh interpreter (see the module docstring)."""
     spec = json.dumps({"name": name, "algorithm": algorithm, "spatial_dims": spatial_dims, "shape": list(shape),
                        "widths": None if widths is None else list(widths)})
-    cmd = [sys.executable, "-c", "import sys, monai_sre.utils.benchmark as b; b._memory_probe(sys.argv[1])", spec]
+    cmd = [sys.executable, "-c", "import sys, monai_sre.experiments.benchmark as b; b._memory_probe(sys.argv[1])", spec]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True, env=dict(os.environ))
         return float(out.stdout.strip().splitlines()[-1])
@@ -211,8 +203,6 @@ def _memory_probe(spec: str) -> None:
     torch.manual_seed(0)
     model = _build_model(cfg["name"], cfg["algorithm"], cfg["spatial_dims"], cfg["widths"])
     if cfg["algorithm"] == "auto":  # decide by the cost model: timing runs would inflate the peak
-        from monai_sre.blocks import set_auto_policy
-
         set_auto_policy("model")
     x = torch.randn(*cfg["shape"])
     with open("/proc/self/clear_refs", "w") as f:  # reset the peak RSS (VmHWM) to the current RSS
@@ -232,8 +222,6 @@ def model_rows(
     memory: bool = True,
 ) -> list[dict]:
     """Whole networks: SRE-R3D-18 (3^3 and 5^3 kernels, each algorithm) vs R3D-18, SRE-R18 vs ResNet-18."""
-    from monai_sre.nets import list_models
-
     available = set(list_models())
     warmup, repeats = (1, 2) if quick else (1, 3)
     if quick and widths is None:
@@ -383,9 +371,6 @@ def timed_training(
     from ignite.handlers import TimeLimit
     from monai.data import DataLoader
     from monai.engines import SupervisedTrainer
-
-    from monai_sre.data import dataset_info, get_dataset
-    from monai_sre.nets import get_model
 
     device = torch.device(device)
     info = dataset_info(dataset, root=root, size=size)
