@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-import numpy as np
 from monai.utils import optional_import
 from torch.utils.data import Dataset
 

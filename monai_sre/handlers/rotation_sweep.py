@@ -85,16 +85,19 @@ def make_views(
     return views
 
 
-def apply_view(x: torch.Tensor, view: View, backend: str = "auto", background: float = 0.0) -> torch.Tensor:
-    """The batch ``x`` ``(B, C, *spatial)`` as seen in ``view``: unchanged, flipped, or rotated (linear
-    interpolation; corners that come from outside the image get ``background``)."""
-    if view["kind"] == "original":
+def apply_view(
+    x: torch.Tensor, view: View, backend: str = "auto", background: float = 0.0, mode: str = "linear"
+) -> torch.Tensor:
+    """The batch ``x`` ``(B, C, *spatial)`` as seen in ``view``: unchanged (the original and 0/360 degrees),
+    flipped, or rotated with ``mode`` interpolation (``"linear"`` for images, ``"nearest"`` for label maps); corners
+    that come from outside the image get ``background``."""
+    if view["kind"] == "original" or (view["kind"] == "rotation" and float(view["angle"]) % 360.0 == 0.0):
         return x
     if view["kind"] == "reflection":
         return torch.flip(x, dims=(2 + view["axis"],))
     if background == 0.0:
-        return rotate(x, view["angle"], view["axis"], mode="linear", backend=backend)
-    return rotate(x - background, view["angle"], view["axis"], mode="linear", backend=backend) + background
+        return rotate(x, view["angle"], view["axis"], mode=mode, backend=backend)
+    return rotate(x - background, view["angle"], view["axis"], mode=mode, backend=backend) + background
 
 
 class ViewBatch(PrepareBatch):

@@ -24,8 +24,7 @@ import numpy as np
 import torch
 from monai.utils import IgniteInfo, min_version, optional_import
 
-from monai_sre.handlers.rotation_sweep import View, make_views
-from monai_sre.transforms.rotation import rotate
+from monai_sre.handlers.rotation_sweep import View, apply_view, make_views
 from monai_sre.utils.io import atomic_write
 from monai_sre.utils.plots import plot_sweep
 
@@ -59,14 +58,6 @@ def dice_per_class(pred: torch.Tensor, label: torch.Tensor, num_classes: int) ->
         inter = (p & g).sum(1).double()
         out.append(torch.where(denominator > 0, 2 * inter / denominator.clamp_min(1), torch.full_like(denominator, math.nan)))
     return torch.stack(out, dim=1)
-
-
-def _rotate_view(x: torch.Tensor, view: View, mode: str, backend: str) -> torch.Tensor:
-    if view["kind"] == "original" or (view["kind"] == "rotation" and float(view["angle"]) % 360.0 == 0.0):
-        return x
-    if view["kind"] == "reflection":
-        return torch.flip(x, dims=(2 + view["axis"],))
-    return rotate(x, view["angle"], view["axis"], mode=mode, backend=backend)
 
 
 @torch.no_grad()
@@ -117,7 +108,7 @@ def segmentation_sweep(
             x = torch.as_tensor(batch[image_key]).to(device=device, dtype=torch.float32)
             y = torch.as_tensor(batch[label_key]).to(device=device, dtype=torch.float32)
             for i, view in enumerate(views):
-                xv, yv = _rotate_view(x, view, "linear", backend), _rotate_view(y, view, "nearest", backend)
+                xv, yv = apply_view(x, view, backend), apply_view(y, view, backend, mode="nearest")
                 logits = inferer(xv, network) if inferer is not None else network(xv)
                 scores[i].append(dice_per_class(torch.as_tensor(logits).argmax(1), yv.round(), num_classes).cpu())
     finally:
