@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from monai_sre.handlers.rotation_sweep import _apply_view
+from monai_sre.handlers.rotation_sweep import apply_view
 from monai_sre.transforms import classification_transforms
 
 
@@ -56,5 +56,5 @@ def test_bad_arguments(kwargs, match):
 def test_rotated_views_fill_corners_with_the_background():
     x = torch.full((1, 1, 16, 16, 16), -1.0)
     view = {"kind": "rotation", "axis": 0, "angle": 30.0}
-    torch.testing.assert_close(_apply_view(x, view, "monai", background=-1.0), x)
-    assert _apply_view(x, view, "monai").max() == 0.0  # zero padding without it
+    torch.testing.assert_close(apply_view(x, view, "monai", background=-1.0), x)
+    assert apply_view(x, view, "monai").max() == 0.0  # zero padding without it
