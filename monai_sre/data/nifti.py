@@ -24,7 +24,7 @@ from monai.transforms import (
 from monai.utils import ensure_tuple_rep
 
 from .datalist import DatalistSplitError, read_datalist
-from .splits import datalist_key
+from .splits import DATALIST_KEYS, datalist_key
 
 __all__ = [
     "load_datalist",
@@ -113,7 +113,7 @@ def _header_problem(image: str, expected_channels: int = 1) -> str | None:
 
 def _checked(path: str, base_dir: str | None, in_channels: int) -> dict[str, list[dict]]:
     content = {}
-    for key in ("training", "validation", "test"):
+    for key in DATALIST_KEYS.values():
         try:
             content[key] = load_datalist(path, key, base_dir)
         except DatalistSplitError:
