@@ -32,7 +32,9 @@ import torch.nn as nn
 
 from monai_sre.blocks import SREConv, set_algorithm, set_auto_policy, time_calls
 from monai_sre.data import dataset_info, get_dataset
+from monai_sre.handlers import ClassificationOutput, classification_postprocessing
 from monai_sre.nets import get_model, list_models
+from monai_sre.workflows import ClassificationLoss
 
 __all__ = [
     "SECTIONS",
@@ -362,15 +364,17 @@ def timed_training(
     algorithm: str = "auto",
 ) -> dict:
     """Train ``model`` on ``dataset`` for about ``seconds`` with MONAI's ``SupervisedTrainer`` (stopped by
-    Ignite's ``TimeLimit``), then report test accuracy: a quick real-data check for a new machine.
+    Ignite's ``TimeLimit``), then report test accuracy (``SupervisedEvaluator``, the bundles' post-processing and
+    Ignite ``Accuracy``): a quick real-data check for a new machine.
 
     Returns:
         ``{"iterations", "samples_per_s", "train_loss", "test_accuracy", "seconds", ...}``.
     """
     from ignite.engine import Events
     from ignite.handlers import TimeLimit
+    from ignite.metrics import Accuracy
     from monai.data import DataLoader
-    from monai.engines import SupervisedTrainer
+    from monai.engines import SupervisedEvaluator, SupervisedTrainer
 
     device = torch.device(device)
     info = dataset_info(dataset, root=root, size=size)
@@ -382,27 +386,21 @@ def timed_training(
     torch.manual_seed(0)
     net = get_model(model, **kwargs).to(device)
     set_algorithm(net, algorithm)
-    ce = nn.CrossEntropyLoss()
-
-    def loss(y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return ce(y_pred, y.reshape(-1).long())
-
     loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, num_workers=0)
     trainer = SupervisedTrainer(
         device=device, max_epochs=1000, train_data_loader=loader, network=net,
-        optimizer=torch.optim.Adam(net.parameters(), lr=lr), loss_function=loss,
+        optimizer=torch.optim.Adam(net.parameters(), lr=lr), loss_function=ClassificationLoss(info["task"]),
     )
     trainer.add_event_handler(Events.ITERATION_COMPLETED, TimeLimit(limit_sec=int(seconds)))
     t0 = time.perf_counter()
     trainer.run()
     elapsed = time.perf_counter() - t0
-    net.eval()
-    correct = total = 0
-    with torch.inference_mode():
-        for batch in DataLoader(test_ds, batch_size=64, num_workers=0):
-            pred = net(batch["image"].to(device)).argmax(1).cpu()
-            correct += int((pred == batch["label"].reshape(-1).long()).sum())
-            total += pred.numel()
+    evaluator = SupervisedEvaluator(
+        device=device, val_data_loader=DataLoader(test_ds, batch_size=64, num_workers=0), network=net,
+        postprocessing=classification_postprocessing(info["task"]),
+        key_val_metric={"test_accuracy": Accuracy(output_transform=ClassificationOutput(info["task"], "acc"))},
+    )
+    evaluator.run()
     iterations = trainer.state.iteration
     out = trainer.state.output
     last = out[0] if isinstance(out, list) else out
@@ -410,5 +408,5 @@ def timed_training(
         "dataset": dataset, "model": model, "device": str(device), "algorithm": algorithm,
         "iterations": iterations, "epochs": iterations / max(len(loader), 1), "seconds": elapsed,
         "samples_per_s": iterations * batch_size / elapsed, "train_loss": float(last["loss"]),
-        "test_accuracy": correct / max(total, 1),
+        "test_accuracy": float(evaluator.state.metrics["test_accuracy"]),
     }

@@ -37,3 +37,11 @@ def test_bad_arguments():
         benchmark.run_benchmark("cpu", sections=["gpu"])
     with pytest.raises(ValueError, match="clock"):
         benchmark.run_benchmark("cpu", clock="sundial")
+
+
+def test_timed_training_reports_accuracy_of_the_evaluator(tmp_path):
+    out = benchmark.timed_training("synthetic2d", root=str(tmp_path), model="resnet18", seconds=1, batch_size=16,
+                                   widths=(4, 4, 8, 8), algorithm="dense")
+    assert out["iterations"] >= 1 and out["samples_per_s"] > 0
+    correct = out["test_accuracy"] * 300  # the 300 test images of synthetic2d
+    assert 0 <= round(correct) <= 300 and correct == pytest.approx(round(correct), abs=1e-6)
