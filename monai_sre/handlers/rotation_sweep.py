@@ -47,6 +47,9 @@ __all__ = ["View", "ViewBatch", "apply_view", "make_views", "rotation_sweep", "s
            "RotationSweep"]
 
 logger = logging.getLogger(__name__)
+# the per-view evaluators log here; Ignite's start / epoch / finish lines of 40-odd runs are left out
+_view_logger = logging.getLogger(f"{__name__}.view")
+_view_logger.setLevel(logging.WARNING)
 
 
 class View(dict):
@@ -229,11 +232,11 @@ def rotation_sweep(
                 additional_metrics={"auc": ROCAUC(output_transform=ClassificationOutput(task, "auc", num_classes))},
                 amp=amp and device.type == "cuda",
             )
-            evaluator.logger = logging.getLogger(f"{__name__}.view")  # one line per view below, not Ignite's
+            evaluator.logger = _view_logger  # one line per view below instead of Ignite's
             evaluator.run()
             metrics = evaluator.state.metrics
             done[key] = {"acc": float(metrics["acc"]), "auc": float(metrics["auc"]), "n": prepare.n_samples}
-            logger.info(f"rotated evaluation: view {view.name} ({i}/{len(views)}): acc {done[key]['acc']:.4f}")
+            logger.info(f"rotated evaluation: view {view.name} ({i}/{len(views)}): acc {done[key]['acc']:.4f} auc {done[key]['auc']:.4f}")
         results.append({"kind": view["kind"], "axis": view["axis"], "angle": view["angle"], "name": view.name,
                         **done[key]})
     return results
