@@ -236,7 +236,8 @@ def rotation_sweep(
             evaluator.run()
             metrics = evaluator.state.metrics
             done[key] = {"acc": float(metrics["acc"]), "auc": float(metrics["auc"]), "n": prepare.n_samples}
-            logger.info(f"rotated evaluation: view {view.name} ({i}/{len(views)}): acc {done[key]['acc']:.4f} auc {done[key]['auc']:.4f}")
+            acc, auc = done[key]["acc"], done[key]["auc"]
+            logger.info(f"rotated evaluation: view {view.name} ({i}/{len(views)}): acc {acc:.4f} auc {auc:.4f}")
         results.append({"kind": view["kind"], "axis": view["axis"], "angle": view["angle"], "name": view.name,
                         **done[key]})
     return results
