@@ -10,7 +10,9 @@ for example the paper-recipe switches or a different registered model::
 
 Only ``training`` runs (train + validation); the test split is never read. The table reports, per variant, the
 best and the last-epoch validation accuracy (mean ± std over seeds), the best validation AUC, the wall time of
-training and validation accuracy per minute of it. Results go to ``<output_dir>/selection.{json,md}`` (written
+training and validation accuracy per minute of it. With ``--rotated`` each trained model is also evaluated on the
+validation split under the rotated-evaluation protocol (the bundle's ``evaluate_rotated.json`` with
+``validate#split=val``): columns val Orig. / Rot. / Ref. Results go to ``<output_dir>/selection.{json,md}`` (written
 atomically); re-running the same command skips finished (variant, seed) runs and resumes an interrupted one.
 """
 
@@ -59,16 +61,25 @@ def _pm(mean: float, std: float | None, scale: float = 100.0) -> str:
 
 
 def run_variant(run: dict, name: str, overrides: dict, seed: int, output_dir: Path, data_root: str | None,
-                size: int) -> dict:
-    """Train one (variant, seed) with the bundle; return its validation summary (stored in ``done.json``)."""
+                size: int, rotated: bool = False) -> dict:
+    """Train one (variant, seed) with the bundle; return its validation summary (stored in ``done.json``).
+
+    With ``rotated``, the best checkpoint is also swept over the rotated views of the validation split; a finished
+    run without that sweep gets only the sweep.
+    """
     out = output_dir / name / f"seed{seed}"
     done = out / "done.json"
-    if done.is_file():
-        logger.info("select: %s seed %d already done, skipping.", name, seed)
-        return json.loads(done.read_text())
     settings = {**run["settings"], **overrides}
     model = settings.pop("network_name", run["model"])
     variant_run = {**run, "model": model, "settings": settings}
+    if done.is_file():
+        result = json.loads(done.read_text())
+        if rotated and "rotated_val" not in result:
+            result["rotated_val"] = _rotated_val(variant_run, out, data_root, seed, size)
+            atomic_write(done, json.dumps(result, indent=2))
+        else:
+            logger.info("select: %s seed %d already done, skipping.", name, seed)
+        return result
     logger.info("select: training %s (%s) seed %d on %s", name, model, seed, run["dataset"])
     seconds, peak_mb = _run_measured(
         _bundle_command(variant_run, "training", [], out, data_root, seed, size), out / "select.log"
@@ -82,8 +93,21 @@ def run_variant(run: dict, name: str, overrides: dict, seed: int, output_dir: Pa
               "best_val_acc": max(accs), "best_epoch": accs.index(max(accs)) + 1, "last_val_acc": accs[-1],
               "best_val_auc": max(aucs) if aucs else None, "final_train_loss": history[-1].get("loss"),
               "train_seconds": seconds, "peak_rss_mb": peak_mb}
+    if rotated:
+        result["rotated_val"] = _rotated_val(variant_run, out, data_root, seed, size)
     atomic_write(done, json.dumps(result, indent=2))
     return result
+
+
+def _rotated_val(run: dict, out: Path, data_root: str | None, seed: int, size: int) -> dict:
+    """Orig./Rot./Ref. accuracy of the best checkpoint on the validation split (the bundle's rotated sweep)."""
+    logger.info("select: rotated sweep of %s seed %d on the validation split", run["model"], seed)
+    eval_run = {**run, "settings": {**run["settings"], "validate#split": "val"}}
+    sweep_dir = out / "rotated_val"
+    cmd = _bundle_command(eval_run, "evaluating", ["evaluate.json", "evaluate_rotated.json"], out, data_root, seed,
+                          size) + ["--rotated_dir", str(sweep_dir)]
+    _run_measured(cmd, out / "select.log")
+    return json.loads((sweep_dir / "rotated.json").read_text())["summary"]
 
 
 def summarise(results: list[dict], variants: list[str]) -> list[dict]:
@@ -94,22 +118,27 @@ def summarise(results: list[dict], variants: list[str]) -> list[dict]:
         last = _mean_std([r["last_val_acc"] for r in rs])
         aucs = [r["best_val_auc"] for r in rs if r["best_val_auc"] is not None]
         minutes = _mean_std([r["train_seconds"] / 60.0 for r in rs])
+        sweeps = [r["rotated_val"] for r in rs if "rotated_val" in r]
+        rotated = {k: _mean_std([s[k] for s in sweeps]) for k in ("Orig.", "Rot.", "Ref.")} \
+            if sweeps and len(sweeps) == len(rs) else None
         rows.append({"variant": name, "model": rs[0]["model"], "overrides": rs[0]["overrides"],
                      "seeds": [r["seed"] for r in rs], "best_val_acc": best, "last_val_acc": last,
                      "best_val_auc": _mean_std(aucs) if aucs else None, "train_minutes": minutes,
-                     "best_val_acc_per_minute": best[0] / minutes[0]})
+                     "best_val_acc_per_minute": best[0] / minutes[0], "rotated_val": rotated})
     return rows
 
 
 def to_markdown(rows: list[dict], dataset: str, profile: str) -> str:
     lines = [f"Validation only: `{dataset}`, profile `{profile}`; mean ± std over seeds.", "",
-             "| variant | model | overrides | seeds | best val acc | last val acc | best val AUC | train (min) "
-             "| best val acc / min |", "|---|---|---|---|---|---|---|---|---|"]
+             "| variant | model | overrides | seeds | best val acc | last val acc | best val AUC | val Orig. | val Rot. "
+             "| val Ref. | train (min) | best val acc / min |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         auc = "—" if r["best_val_auc"] is None else _pm(*r["best_val_auc"])
+        rot = ["—"] * 3 if r["rotated_val"] is None else [_pm(*r["rotated_val"][k]) for k in ("Orig.", "Rot.", "Ref.")]
         lines.append(f"| {r['variant']} | {r['model']} | `{json.dumps(r['overrides'])}` | "
                      f"{','.join(map(str, r['seeds']))} | {_pm(*r['best_val_acc'])} | {_pm(*r['last_val_acc'])} | "
-                     f"{auc} | {_pm(*r['train_minutes'], scale=1.0)} | {100 * r['best_val_acc_per_minute']:.2f} |")
+                     f"{auc} | {' | '.join(rot)} | {_pm(*r['train_minutes'], scale=1.0)} | "
+                     f"{100 * r['best_val_acc_per_minute']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -126,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--output_dir", default="runs/select")
+    parser.add_argument("--rotated", action="store_true",
+                        help="also sweep each best checkpoint over the rotated views of the validation split")
     args = parser.parse_args(argv)
     variants = dict(_variant(n, t) for n, t in args.variant)
     if len(variants) != len(args.variant):
@@ -133,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     (run,) = [r for r in plan_runs([args.dataset], args.profile) if r["role"] == args.role]
     output_dir = Path(args.output_dir)
-    results = [run_variant(run, name, overrides, seed, output_dir, args.data_root, args.size)
+    results = [run_variant(run, name, overrides, seed, output_dir, args.data_root, args.size, args.rotated)
                for seed in args.seeds for name, overrides in variants.items()]
     rows = summarise(results, list(variants))
     md = to_markdown(rows, args.dataset, args.profile)

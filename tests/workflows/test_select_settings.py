@@ -47,14 +47,21 @@ def test_trains_variants_on_validation_and_resumes(tmp_path, capsys):
             "--variant", "aug", '{"epochs": 1, "widths": [4, 4, 4, 4], "batch_size": 8, "augment": true, "input_size": 28}']
     script = _script()
     script.main(argv)
+    assert "rotated_val" not in json.loads((out / "plain" / "seed0" / "done.json").read_text())
+    script.main(argv + ["--rotated"])  # adds the validation sweep to finished runs without retraining
     saved = json.loads((out / "selection.json").read_text())
     assert [r["variant"] for r in saved["rows"]] == ["plain", "aug"]
     for run in saved["runs"]:
         assert 0.0 <= run["best_val_acc"] <= 1.0 and run["train_seconds"] > 0
         assert not (out / run["variant"] / "seed0" / "test").exists()  # the test split is never evaluated
+        # the sweep evaluates the best checkpoint on the same validation split: its Orig. is the best val acc,
+        # and an SRE net is exactly flip-invariant
+        assert run["rotated_val"]["Orig."] == pytest.approx(run["best_val_acc"], abs=1e-6)
+        assert run["rotated_val"]["Ref."] == pytest.approx(run["rotated_val"]["Orig."], abs=1e-6)
+    assert saved["rows"][0]["rotated_val"]["Rot."][0] is not None
     assert saved["runs"][1]["settings"]["augment"] is True
     assert "| plain |" in capsys.readouterr().out
     stamp = (out / "plain" / "seed0" / "done.json").stat().st_mtime_ns
-    script.main(argv)  # resumes: nothing is trained again
+    script.main(argv + ["--rotated"])  # resumes: nothing is trained or evaluated again
     assert (out / "plain" / "seed0" / "done.json").stat().st_mtime_ns == stamp
     assert not list(out.glob("*.tmp"))
