@@ -33,7 +33,10 @@ __all__ = [
     "PAPER_RESULTS",
     "PROFILES",
     "MODELS",
+    "bundle_command",
+    "mean_std",
     "plan_runs",
+    "run_measured",
     "run_pair",
     "aggregate",
     "reproduce",
@@ -126,7 +129,7 @@ def plan_runs(datasets: Sequence[str], profile: str = "cpu", overrides: dict[str
     return runs
 
 
-def _bundle_command(run: dict[str, Any], workflow: str, overlays: Sequence[str], out_dir: Path, data_root: str | None,
+def bundle_command(run: dict[str, Any], workflow: str, overlays: Sequence[str], out_dir: Path, data_root: str | None,
                     seed: int, size: int) -> list[str]:
     root = Path(find_bundle_root(run["bundle"]))
     configs = [str(root / "configs" / "train.json")]
@@ -144,7 +147,7 @@ def _bundle_command(run: dict[str, Any], workflow: str, overlays: Sequence[str],
     return cmd
 
 
-def _run_measured(cmd: list[str], log_path: Path) -> tuple[float, float]:
+def run_measured(cmd: list[str], log_path: Path) -> tuple[float, float]:
     """Run ``cmd``, appending its output to ``log_path``; return (seconds, peak RSS of the child in MB)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -176,10 +179,10 @@ def run_pair(run: dict[str, Any], output_dir: str | os.PathLike, data_root: str 
         return json.loads(done.read_text())
     log = out / "reproduce.log"
     logger.info("reproduce: training %s on %s (log: %s)", run["model"], run["dataset"], log)
-    train_s, train_mb = _run_measured(_bundle_command(run, "training", [], out, data_root, seed, size), log)
+    train_s, train_mb = run_measured(bundle_command(run, "training", [], out, data_root, seed, size), log)
     logger.info("reproduce: evaluating %s on %s (test + rotated + reflected)", run["model"], run["dataset"])
-    eval_s, eval_mb = _run_measured(
-        _bundle_command(run, "evaluating", ["evaluate.json", "evaluate_rotated.json"], out, data_root, seed, size), log
+    eval_s, eval_mb = run_measured(
+        bundle_command(run, "evaluating", ["evaluate.json", "evaluate_rotated.json"], out, data_root, seed, size), log
     )
     sweep = json.loads((out / "rotated" / "rotated.json").read_text())
     params = _count_params(run)
@@ -289,7 +292,7 @@ def _fmt(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
-def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not vals:
         return None, None
@@ -309,7 +312,7 @@ def _seed_means(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault((r["dataset"], r["role"]), []).append(r)
     merged = []
     for (ds, role), rs in groups.items():
-        summary = {c: _mean_std([r["summary"][c] for r in rs])[0] for c in ("Orig.", "Rot.", "Ref.")}
+        summary = {c: mean_std([r["summary"][c] for r in rs])[0] for c in ("Orig.", "Rot.", "Ref.")}
         merged.append({"dataset": ds, "role": role, "summary": {k: math.nan if v is None else v for k, v in summary.items()}})
     return merged
 
@@ -342,7 +345,7 @@ def aggregate(results: list[dict[str, Any]], output_dir: str | os.PathLike, prof
         entry = {"dataset": ds, "model": model, "seeds": [r["seed"] for r in rows], **{
             k: rows[0][k] for k in ("params", "paper_Orig.", "paper_Rot.", "paper_Ref.", "paper_params")}}
         for col in ("Orig.", "Rot.", "Ref.", "gap_rot", "AUC", "train_min", "eval_min", "peak_rss_mb"):
-            entry[col], entry[col + "_std"] = _mean_std([r[col] for r in rows])
+            entry[col], entry[col + "_std"] = mean_std([r[col] for r in rows])
         entry["warnings"] = "; ".join(f"seed {r['seed']}: {r['warnings']}" for r in rows if r["warnings"])
         table.append(entry)
     tests = _ttests(_seed_means(results))

@@ -17,7 +17,7 @@ from .dictionary import (
     RotateMatrixD,
     RotateMatrixDict,
 )
-from .recipes import classification_transforms
+from .recipes import FIELDS_OF_VIEW, BallMaskd, classification_transforms, inscribed_ball
 from .rotation import (
     reflection_protocol,
     rotate,
@@ -29,7 +29,10 @@ from .rotation import (
 )
 
 __all__ = [
+    "FIELDS_OF_VIEW",
+    "BallMaskd",
     "classification_transforms",
+    "inscribed_ball",
     "RandRotateAxis",
     "RandRotateAxisd",
     "RandRotateAxisD",

@@ -3,16 +3,24 @@
 The paper (Du et al., ISBI 2025) resizes MedMNIST's 28 px images to 32, maps intensities to [-1, 1] and augments
 without rotations: in 3D a random affine (scale +-0.2, translation up to 3 voxels) and a random blur, in 2D a random
 resized crop (area 0.5-1) and a light brightness / contrast jitter. The bundles expose each part as a config id
-(``input_size``, ``intensity_range``, ``augment``).
+(``input_size``, ``intensity_range``, ``augment``). ``field_of_view="ball"`` is ours, not the paper's: it blanks
+everything outside the disk / ball inscribed in the grid, so that a rotated view shows the same content as the
+original instead of exchanging the image corners for padding.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from functools import lru_cache
 
+import numpy as np
+import torch
+from monai.config import KeysCollection
 from monai.transforms import (
     Compose,
+    MapTransform,
+    MaskIntensity,
     RandAffined,
     RandGaussianSmoothd,
     RandScaleCropd,
@@ -22,7 +30,45 @@ from monai.transforms import (
     ScaleIntensityRanged,
 )
 
-__all__ = ["classification_transforms"]
+__all__ = ["FIELDS_OF_VIEW", "BallMaskd", "classification_transforms", "inscribed_ball"]
+
+FIELDS_OF_VIEW = (None, "ball")
+
+
+@lru_cache(maxsize=16)
+def inscribed_ball(spatial_shape: tuple[int, ...]) -> np.ndarray:
+    """Boolean mask of the voxels whose centres lie in the ball (disk in 2D) inscribed in ``spatial_shape``.
+
+    The ball is centred on the grid centre with radius ``min(spatial_shape) / 2``, so it is unchanged by every
+    rotation about the centre and by every flip.
+    """
+    if not spatial_shape or any(int(s) < 1 for s in spatial_shape):
+        raise ValueError(f"spatial_shape must be positive sizes, got {spatial_shape!r}.")
+    radius = min(spatial_shape) / 2.0
+    grids = np.meshgrid(*[np.arange(s) - (s - 1) / 2.0 for s in spatial_shape], indexing="ij")
+    mask = sum(g**2 for g in grids) <= radius**2
+    mask.setflags(write=False)
+    return mask
+
+
+class BallMaskd(MapTransform):
+    """Set every voxel outside :func:`inscribed_ball` of the item's spatial grid to 0 (all channels).
+
+    Args:
+        keys: keys of the images to mask (``(C, *spatial)`` arrays or tensors).
+        allow_missing_keys: don't raise if a key is missing.
+    """
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            img = d[key]
+            mask = inscribed_ball(tuple(int(s) for s in img.shape[1:]))
+            d[key] = MaskIntensity(mask_data=torch.from_numpy(mask.copy())[None])(img)
+        return d
 
 
 def classification_transforms(
@@ -31,11 +77,13 @@ def classification_transforms(
     intensity_range: Sequence[float] = (0.0, 1.0),
     augment: bool = False,
     keys: str = "image",
+    field_of_view: str | None = None,
 ) -> Compose:
     """Dictionary transforms for items ``{"image": (C, *spatial) float in [0, 1], "label": ...}``.
 
-    Order: random augmentation (in the [0, 1] range, so padding is background), resize to ``input_size``, then the
-    linear intensity map from [0, 1] to ``intensity_range``. The 2D crop is resized back, so every output has the
+    Order: random augmentation (in the [0, 1] range, so padding is background), resize to ``input_size``, the
+    optional field-of-view mask (0, i.e. background), then the linear intensity map from [0, 1] to
+    ``intensity_range``. The 2D crop is resized back, so every output has the
     same shape.
 
     Args:
@@ -45,9 +93,11 @@ def classification_transforms(
         intensity_range: ``(low, high)`` that [0, 1] is mapped to; the paper uses ``(-1, 1)``.
         augment: add the paper's training augmentation (never for evaluation).
         keys: image key.
+        field_of_view: None (the whole grid) or ``"ball"``: blank what lies outside the inscribed disk / ball
+            (:class:`BallMaskd`), for training and evaluation alike.
 
     Raises:
-        ValueError: bad ``spatial_dims``, ``input_size`` or ``intensity_range``.
+        ValueError: bad ``spatial_dims``, ``input_size``, ``intensity_range`` or ``field_of_view``.
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
@@ -56,6 +106,8 @@ def classification_transforms(
     lo_hi = tuple(float(v) for v in intensity_range)
     if len(lo_hi) != 2 or not lo_hi[0] < lo_hi[1]:
         raise ValueError(f"intensity_range must be (low, high) with low < high, got {intensity_range!r}.")
+    if field_of_view not in FIELDS_OF_VIEW:
+        raise ValueError(f"field_of_view must be one of {FIELDS_OF_VIEW}, got {field_of_view!r}.")
     mode = "bilinear" if spatial_dims == 2 else "trilinear"
     xforms: list = []
     if augment:
@@ -75,6 +127,8 @@ def classification_transforms(
         xforms.append(Resized(keys, spatial_size=(input_size,) * spatial_dims, mode=mode, anti_aliasing=False))
     elif augment and spatial_dims == 2:
         raise ValueError("augment=True in 2D crops the image: give input_size (e.g. 28 or 32) to resize it back.")
+    if field_of_view == "ball":
+        xforms.append(BallMaskd(keys))
     if lo_hi != (0.0, 1.0):
         xforms.append(ScaleIntensityRanged(keys, a_min=0.0, a_max=1.0, b_min=lo_hi[0], b_max=lo_hi[1], clip=False))
     return Compose(xforms)

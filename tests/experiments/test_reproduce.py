@@ -44,7 +44,7 @@ def test_plan_runs_bad_input(args, match):
 
 def test_bundle_command_uses_the_bundle_configs(tmp_path):
     run = rp.plan_runs(["adrenalmnist3d"], "paper")[0]
-    cmd = rp._bundle_command(run, "evaluating", ["evaluate.json"], tmp_path, "/data", 3, 64)
+    cmd = rp.bundle_command(run, "evaluating", ["evaluate.json"], tmp_path, "/data", 3, 64)
     configs = json.loads(cmd[cmd.index("--config_file") + 1])
     assert [c.rsplit("/", 1)[1] for c in configs] == ["train.json", "paper_profile.json", "evaluate.json"]
     assert cmd[cmd.index("--network_name") + 1] == "sre_r3d_18" and cmd[cmd.index("--seed") + 1] == "3"
@@ -79,5 +79,5 @@ def test_finished_runs_are_not_repeated(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("a finished run must not be started again")
 
-    monkeypatch.setattr(rp, "_run_measured", boom)
+    monkeypatch.setattr(rp, "run_measured", boom)
     assert rp.run_pair(run, tmp_path)["summary"]["Orig."] == 0.8

@@ -58,3 +58,57 @@ def test_rotated_views_fill_corners_with_the_background():
     view = {"kind": "rotation", "axis": 0, "angle": 30.0}
     torch.testing.assert_close(apply_view(x, view, "monai", background=-1.0), x)
     assert apply_view(x, view, "monai").max() == 0.0  # zero padding without it
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (29, 29), (16, 16, 16), (28, 28, 28), (12, 20)])
+def test_inscribed_ball_has_every_grid_symmetry_and_the_right_volume(shape):
+    import math
+
+    import numpy as np
+
+    from monai_sre.transforms import inscribed_ball
+
+    mask = inscribed_ball(shape)
+    for axis in range(len(shape)):
+        assert np.array_equal(np.flip(mask, axis), mask)
+    if len(set(shape)) == 1:
+        for plane in [(0, 1)] if len(shape) == 2 else [(0, 1), (0, 2), (1, 2)]:
+            assert np.array_equal(np.rot90(mask, 1, plane), mask)
+        unit_ball = math.pi / 4 if len(shape) == 2 else math.pi / 6  # share of the cube inside the inscribed ball
+        assert abs(mask.mean() - unit_ball) < 0.04
+    assert not mask[(0,) * len(shape)] and mask[tuple(s // 2 for s in shape)]
+    with pytest.raises(ValueError, match="spatial_shape"):
+        inscribed_ball((0, 4))
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_field_of_view_blanks_outside_the_ball_to_the_background(spatial_dims):
+    from monai_sre.transforms import inscribed_ball
+
+    item = {"image": torch.rand(2, *([20] * spatial_dims)), "label": 0}
+    out = classification_transforms(spatial_dims, input_size=24, intensity_range=(-1.0, 1.0),
+                                    field_of_view="ball")(item)
+    image = torch.as_tensor(out["image"])
+    inside = torch.as_tensor(inscribed_ball((24,) * spatial_dims))
+    assert image.shape == (2,) + (24,) * spatial_dims
+    assert torch.all(image[:, ~inside] == -1.0)  # background of the intensity range, every channel
+    assert torch.all(image[:, inside] > -1.0)  # rand > 0 inside, resized: nothing inside is blanked
+    with pytest.raises(ValueError, match="field_of_view"):
+        classification_transforms(spatial_dims, field_of_view="disc")
+
+
+def test_ball_mask_makes_a_rotated_view_show_the_original_content():
+    """Rotating a masked image by 45 degrees keeps its content inside the ball: only interpolation changes it, and
+    the corners the rotation brings in are background, as they were before it."""
+    from monai_sre.transforms import BallMaskd, inscribed_ball, rotate
+
+    torch.manual_seed(0)
+    masked = BallMaskd("image")({"image": torch.rand(1, 32, 32)})["image"]
+    turned = rotate(torch.as_tensor(masked)[None], 45.0, backend="monai")[0]
+    outside = ~torch.as_tensor(inscribed_ball((32, 32)))
+    assert torch.all(torch.as_tensor(masked)[:, outside] == 0)
+    yy, xx = torch.meshgrid(torch.arange(32) - 15.5, torch.arange(32) - 15.5, indexing="ij")
+    beyond_rim = (yy**2 + xx**2).sqrt() > 16 + 1.5  # one interpolation step outside the ball
+    assert torch.all(torch.as_tensor(turned)[:, beyond_rim] == 0)
+    full = rotate(torch.rand(1, 1, 32, 32) + 1.0, 45.0, backend="monai")[0]
+    assert (full[:, beyond_rim] == 0).float().mean() > 0.5  # without the mask, the corners are swapped for padding

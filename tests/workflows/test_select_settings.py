@@ -1,0 +1,67 @@
+"""``scripts/select_settings.py``: validation-only comparison of bundle settings, resumable."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "bundles"))
+from bundle_utils import make_tiny_medmnist  # noqa: E402
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("select_settings_script", REPO / "scripts" / "select_settings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name,text,match", [("a", "{not json", "JSON object"), ("a", "[1]", "JSON object"),
+                                             ("a b", "{}", "without spaces")])
+def test_bad_variant_names_the_argument(name, text, match):
+    with pytest.raises(SystemExit, match=match):
+        _script()._variant(name, text)
+
+
+def test_summary_means_and_rate():
+    rows = _script().summarise([
+        {"variant": "v", "model": "m", "overrides": {}, "seed": s, "best_val_acc": a, "last_val_acc": a - 0.1,
+         "best_val_auc": None, "train_seconds": 120.0} for s, a in ((0, 0.8), (1, 0.9))], ["v"])
+    (row,) = rows
+    assert row["best_val_acc"][0] == pytest.approx(0.85) and row["best_val_acc"][1] == pytest.approx(0.0707, abs=1e-4)
+    assert row["train_minutes"] == (2.0, 0.0) and row["best_val_acc_per_minute"] == pytest.approx(0.425)
+    assert row["best_val_auc"] is None
+
+
+@pytest.mark.slow
+def test_trains_variants_on_validation_and_resumes(tmp_path, capsys):
+    root = make_tiny_medmnist(tmp_path / "data", "breastmnist", 2)
+    out = tmp_path / "select"
+    argv = ["--dataset", "breastmnist", "--data_root", root, "--output_dir", str(out), "--seeds", "0",
+            "--variant", "plain", '{"epochs": 1, "widths": [4, 4, 4, 4], "batch_size": 8}',
+            "--variant", "aug", '{"epochs": 1, "widths": [4, 4, 4, 4], "batch_size": 8, "augment": true, "input_size": 28}']
+    script = _script()
+    script.main(argv)
+    assert "rotated_val" not in json.loads((out / "plain" / "seed0" / "done.json").read_text())
+    script.main(argv + ["--rotated"])  # adds the validation sweep to finished runs without retraining
+    saved = json.loads((out / "selection.json").read_text())
+    assert [r["variant"] for r in saved["rows"]] == ["plain", "aug"]
+    for run in saved["runs"]:
+        assert 0.0 <= run["best_val_acc"] <= 1.0 and run["train_seconds"] > 0
+        assert not (out / run["variant"] / "seed0" / "test").exists()  # the test split is never evaluated
+        # the sweep evaluates the best checkpoint on the same validation split: its Orig. is the best val acc,
+        # and an SRE net is exactly flip-invariant
+        assert run["rotated_val"]["Orig."] == pytest.approx(run["best_val_acc"], abs=1e-6)
+        assert run["rotated_val"]["Ref."] == pytest.approx(run["rotated_val"]["Orig."], abs=1e-6)
+    assert saved["rows"][0]["rotated_val"]["Rot."][0] is not None
+    assert saved["runs"][1]["settings"]["augment"] is True
+    assert "| plain |" in capsys.readouterr().out
+    stamp = (out / "plain" / "seed0" / "done.json").stat().st_mtime_ns
+    script.main(argv + ["--rotated"])  # resumes: nothing is trained or evaluated again
+    assert (out / "plain" / "seed0" / "done.json").stat().st_mtime_ns == stamp
+    assert not list(out.glob("*.tmp"))
