@@ -72,7 +72,7 @@ def test_duplicate_registration_is_loud():
 
 
 def test_register_and_build_new_model(monkeypatch):
-    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
+    monkeypatch.setattr(registry._MODELS, "_builders", dict(registry._MODELS._builders))
 
     @register_model()
     def tiny_sre(in_channels=1, num_classes=2, **kwargs):
