@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLES = REPO / "bundles"
@@ -11,6 +13,14 @@ SCHEMA = REPO.parent / "shared" / "schemas" / "meta_schema_20240725.json"
 
 # tiny-run overrides shared by every smoke test (1 epoch, tiny widths, no workers, no progress bar)
 TINY = {"epochs": 1, "widths": [4, 4, 4, 4], "batch_size": 8, "num_workers": 0, "progress_bar": False}
+
+
+def load_script(name: str) -> ModuleType:
+    """Import ``scripts/<name>.py`` as a module (the scripts are not a package), for tests of their ``main``."""
+    spec = importlib.util.spec_from_file_location(f"{name}_script", REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_tiny_medmnist(root: Path, flag: str, spatial_dims: int) -> str:

@@ -48,8 +48,20 @@ def test_sweep_exact_at_grid_symmetries(tmp_path):
     dice = {r["name"]: r["dice"] for r in rows}
     assert dice["original"] == dice["rot_axis0_90"] == dice["rot_axis2_180"] == dice["flip_axis0"] == 1.0
     assert 0.3 < dice["rot_axis1_30"] < 1.0  # interpolated image against nearest-neighbour label
+    floor = {r["name"]: r["dice_floor"] for r in rows}
+    assert floor["original"] == floor["rot_axis0_90"] == floor["flip_axis0"] == 1.0
+    assert 0.5 < floor["rot_axis1_30"] < 1.0  # the label resampling alone costs Dice off the grid
     summary = summarize_segmentation_sweep(rows)
     assert summary["gap_rot90"] == 0.0 and summary["n_rotations"] == 3 and summary["n_reflections"] == 2
+    assert summary["floor_gap_rot"] == pytest.approx((1.0 - floor["rot_axis1_30"]) / 3)
+    # a network that returns its one-hot input rotated (the interpolated truth) loses nothing against that truth,
+    # and exactly the floor against the nearest-neighbour label
+    label = _batches()[0]["label"]
+    onehot = F.one_hot(label[:, 0].long(), 3).movedim(-1, 1).float()
+    soft = segmentation_sweep(torch.nn.Identity(), [{"image": onehot, "label": label}], 3, views=views)
+    assert all(r["dice_resampled"] == 1.0 for r in soft)
+    assert [r["dice"] for r in soft] == [r["dice_floor"] for r in soft]
+    assert summarize_segmentation_sweep(soft)["gap_rot_resampled"] == 0.0
     paths = write_segmentation_sweep(rows, str(tmp_path))
     assert all(open(p, "rb").read() for p in paths.values())
 

@@ -112,3 +112,28 @@ def test_ball_mask_makes_a_rotated_view_show_the_original_content():
     assert torch.all(torch.as_tensor(turned)[:, beyond_rim] == 0)
     full = rotate(torch.rand(1, 1, 32, 32) + 1.0, 45.0, backend="monai")[0]
     assert (full[:, beyond_rim] == 0).float().mean() > 0.5  # without the mask, the corners are swapped for padding
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_blur_smooths_about_half_the_items_and_keeps_their_mass(spatial_dims):
+    """``blur`` low-passes some training items (the rotated views' interpolation does the same to test images);
+    a smoothed item keeps its total intensity away from the border, and is smoother than the original."""
+    item = _item(spatial_dims, size=16)
+    xform = classification_transforms(spatial_dims, blur=1.5)
+    xform.set_random_state(0)
+    changed = 0
+    for _ in range(40):
+        out = torch.as_tensor(xform(dict(item))["image"])
+        assert out.shape == item["image"].shape
+        if not torch.equal(out, item["image"]):
+            changed += 1
+            assert out.sum().item() == pytest.approx(item["image"].sum().item(), rel=1e-3)
+            rough = lambda z: sum(z.diff(dim=d).abs().sum() for d in range(1, z.dim()))  # noqa: E731
+            assert rough(out) < rough(item["image"])
+    assert 10 <= changed <= 30
+    for off in (None, 0.0):
+        assert torch.equal(torch.as_tensor(classification_transforms(spatial_dims, blur=off)(item)["image"]),
+                           item["image"])
+    for bad in (-1.0, True, "1", 9.0):
+        with pytest.raises(ValueError, match="blur"):
+            classification_transforms(spatial_dims, blur=bad)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -11,14 +10,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "bundles"))
-from bundle_utils import make_tiny_medmnist  # noqa: E402
+from bundle_utils import load_script, make_tiny_medmnist  # noqa: E402
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("select_settings_script", REPO / "scripts" / "select_settings.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("select_settings")
 
 
 @pytest.mark.parametrize("name,text,match", [("a", "{not json", "JSON object"), ("a", "[1]", "JSON object"),

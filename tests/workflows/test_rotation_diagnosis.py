@@ -1,0 +1,72 @@
+"""``scripts/rotation_diagnosis.py``: each probe applies one side effect of a rotation, and the script runs end to end."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "bundles"))
+from bundle_utils import load_script, make_tiny_medmnist  # noqa: E402
+
+from monai_sre.experiments.rotation_diagnosis import diagnose, probes  # noqa: E402
+
+
+def _script():
+    return load_script("rotation_diagnosis")
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_probes_apply_one_effect_each(spatial_dims):
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, *([12] * spatial_dims))
+    p = probes(spatial_dims, angles=(90.0, 45.0), sigmas=(0.7,))
+    dims = (2, 3) if spatial_dims == 2 else (3, 4)
+    assert torch.equal(p["original"](x), x)
+    assert torch.equal(p["rot90"](x), torch.rot90(x, 1, dims=dims))  # a grid turn: nothing resampled
+    assert torch.equal(p["round_trip90"](x), x) and torch.equal(p["corners90"](x), x)
+    corners = p["corners45"](x)
+    kept = corners != 0
+    assert torch.equal(corners[kept], x[kept]) and 0 < (~kept).sum() < x.numel() / 2  # only corners are zeroed
+    assert corners[(0, 0) + (0,) * spatial_dims] == 0 and corners[(0, 0) + (6,) * spatial_dims] == x[(0, 0) + (6,) * spatial_dims]
+    blurred = p["blur0.7"](x)
+    assert blurred.shape == x.shape and blurred.std() < x.std()  # smoothed, not turned
+    trip = p["round_trip45"](x)
+    assert not torch.equal(trip, x) and (trip - x).abs().mean() < 0.3
+
+
+def test_diagnose_a_corner_blind_mean_classifier():
+    """A classifier of the mean intensity in the centre sees no turn, no corner, and (nearly) no blur."""
+
+    class CentreMean(torch.nn.Module):
+        def forward(self, x):
+            m = x[:, :, 4:12, 4:12].mean((1, 2, 3))
+            return torch.stack([0.5 - m, m - 0.5], 1)
+
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 1] * 8)
+    images = (0.3 + 0.4 * labels.float()).view(-1, 1, 1, 1) + 0.05 * torch.randn(16, 1, 16, 16)
+    acc = diagnose(CentreMean(), images, labels, 2, batch_size=5)
+    assert set(acc) >= {"original", "rot45", "round_trip45", "blur0.5", "corners45"}
+    assert all(v == 100.0 for v in acc.values())
+
+
+def test_main_reads_runs_and_names_bad_run_dirs(tmp_path):
+    from monai_sre.nets import get_model
+
+    root = make_tiny_medmnist(tmp_path / "data", "breastmnist", 2)
+    run = tmp_path / "run"
+    (run / "models").mkdir(parents=True)
+    net = get_model("sre_resnet10", in_channels=1, num_classes=2, widths=[4, 4, 8, 8])
+    torch.save(net.state_dict(), run / "models" / "model.pt")
+    (run / "done.json").write_text(json.dumps({"model": "sre_resnet10", "dataset": "breastmnist",
+                                               "settings": {"widths": [4, 4, 8, 8], "field_of_view": "ball"}}))
+    rows = _script().main(["--run_dir", str(run), "--data_root", root, "--output", str(tmp_path / "out" / "diag")])
+    assert rows[0]["field_of_view"] == "ball" and rows[0]["original"] == rows[0]["corners45"]  # ball: no corners left
+    assert json.loads((tmp_path / "out" / "diag.json").read_text())[0]["run"] == str(run)
+    with pytest.raises(SystemExit, match="done.json"):
+        _script().main(["--run_dir", str(tmp_path / "nowhere"), "--data_root", root])
