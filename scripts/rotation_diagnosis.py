@@ -11,7 +11,7 @@ Probes (each applied to the validation images after the run's own preprocessing)
 
 - ``rot<a>``: rotation by ``a`` degrees (about axis 0 in 3D), linear interpolation, zero padding;
 - ``round_trip<a>``: rotation by ``a`` and back: blur and lost corners, no net rotation;
-- ``blur<s>``: isotropic Gaussian smoothing with sigma ``s`` pixels (MONAI ``GaussianSmooth``), no rotation;
+- ``blur<s>``: isotropic Gaussian smoothing with sigma ``s`` pixels (MONAI ``GaussianFilter``), no rotation;
 - ``corners<a>``: the corners that a rotation by ``a`` brings in set to 0, nothing else changed.
 
 The table (accuracy in %, one row per run) is printed and written with ``--output`` as JSON and Markdown (atomically).
@@ -32,12 +32,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monai_sre.data import MedMNISTDataset  # noqa: E402
+from monai_sre.experiments.rotation_diagnosis import diagnose  # noqa: E402
 from monai_sre.nets import get_model  # noqa: E402
 from monai_sre.transforms import classification_transforms  # noqa: E402
-from monai_sre.experiments.rotation_diagnosis import diagnose  # noqa: E402
 from monai_sre.utils.io import atomic_write  # noqa: E402
 
 logger = logging.getLogger("rotation_diagnosis")
+
 
 def _load_run(run_dir: Path, dataset: str | None) -> tuple[dict, str]:
     done = run_dir / "done.json"

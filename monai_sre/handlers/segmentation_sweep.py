@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from monai.utils import IgniteInfo, min_version, optional_import
 
 from monai_sre.handlers.rotation_sweep import View, apply_view, make_views
@@ -117,13 +118,13 @@ def segmentation_sweep(
         for batch in dataloader:
             x = torch.as_tensor(batch[image_key]).to(device=device, dtype=torch.float32)
             y = torch.as_tensor(batch[label_key]).to(device=device, dtype=torch.float32)
+            onehot = F.one_hot(y[:, 0].round().long().clamp(0, num_classes - 1), num_classes).movedim(-1, 1).float()
             for i, view in enumerate(views):
                 xv, yv = apply_view(x, view, backend), apply_view(y, view, backend, mode="nearest")
                 logits = inferer(xv, network) if inferer is not None else network(xv)
                 pred = torch.as_tensor(logits).argmax(1)
                 scores[i].append(dice_per_class(pred, yv.round(), num_classes).cpu())
-                onehot = torch.nn.functional.one_hot(y[:, 0].round().long().clamp(0, num_classes - 1), num_classes)
-                ideal = apply_view(onehot.movedim(-1, 1).float(), view, backend).argmax(1)
+                ideal = apply_view(onehot, view, backend).argmax(1)
                 floors[i].append(dice_per_class(ideal, yv.round(), num_classes).cpu())
                 against_ideal[i].append(dice_per_class(pred, ideal, num_classes).cpu())
     finally:

@@ -102,7 +102,7 @@ def classification_transforms(
             ``docs/trainability.md``). None or 0 adds nothing.
 
     Raises:
-        ValueError: bad ``spatial_dims``, ``input_size``, ``intensity_range`` or ``field_of_view``.
+        ValueError: bad ``spatial_dims``, ``input_size``, ``intensity_range``, ``field_of_view`` or ``blur``.
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
