@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .datasets import dataset_info, get_dataset
+from .datasets import cross_validation_folds, dataset_info, get_dataset
 from .medmnist import MEDMNIST_FLAGS, MEDMNIST_SIZES, MedMNISTDataset, NpzClassificationDataset, default_root
 from .datalist import read_datalist
 from .nifti import (
@@ -35,6 +35,7 @@ __all__ = [
     "SYNTHETIC_INFO",
     "SYNTHETIC_NAMES",
     "check_datalist",
+    "cross_validation_folds",
     "datalist_key",
     "dataset_info",
     "default_cache",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+import numpy as np
+from monai.data import partition_dataset_classes
 from monai.utils import optional_import
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from .medmnist import MedMNISTDataset, NpzClassificationDataset, read_npz
 from .nifti import check_datalist, nifti_dataset
@@ -15,7 +17,7 @@ from .synthetic import SYNTHETIC_INFO, default_cache, make_synthetic
 
 medmnist, _has_medmnist = optional_import("medmnist")
 
-__all__ = ["get_dataset", "dataset_info"]
+__all__ = ["get_dataset", "dataset_info", "cross_validation_folds"]
 
 def _is_datalist(name: str) -> bool:
     return str(name).lower().endswith((".json", ".csv"))
@@ -28,6 +30,8 @@ def get_dataset(
     size: int = 28,
     transform: Callable | None = None,
     pixdim: Sequence[float] | float | None = None,
+    fold: int | None = None,
+    num_folds: int = 5,
 ) -> Dataset:
     """Dataset of MONAI dictionaries ``{"image": float (C, *spatial), "label": int | multi-hot}``.
 
@@ -41,14 +45,24 @@ def get_dataset(
         transform: dictionary transform applied to every item.
         pixdim: datalists only: target voxel spacing in mm (MONAI ``Spacingd``) before the resize to ``size``;
             None keeps each volume's spacing.
+        fold: cross-validation on the training and validation images: with ``fold=k``, the ``"train"`` and
+            ``"val"`` splits are replaced by fold ``k`` of :func:`cross_validation_folds` (``"val"`` is fold ``k``,
+            ``"train"`` the other folds). The test split is never pooled and ignores ``fold``. None (default) keeps
+            the dataset's own split. MedMNIST and synthetic sets only.
+        num_folds: number of folds when ``fold`` is given (at least 2).
 
     Raises:
-        ValueError: unknown name or split, an empty split, or a datalist that fails
-            :func:`~monai_sre.data.check_datalist`.
+        ValueError: unknown name or split, an empty split, a datalist that fails
+            :func:`~monai_sre.data.check_datalist`, or a bad ``fold`` / ``num_folds`` (named in the message).
         FileNotFoundError: missing MedMNIST file or datalist image (named in the message).
         RuntimeError: a truncated or corrupt npz file (named in the message).
     """
     split = split_name(split)
+    if fold is not None and split != "test":
+        pooled, folds = cross_validation_folds(name, num_folds, root=root, size=size, transform=transform)
+        held_out = folds[_check_fold(fold, num_folds)]
+        kept = held_out if split == "val" else [i for k, part in enumerate(folds) if k != fold for i in part]
+        return Subset(pooled, kept)
     key = str(name)
     dataset: Dataset
     if key in SYNTHETIC_INFO:
@@ -69,6 +83,55 @@ def get_dataset(
             f"the {split!r} split of dataset {name!r} is empty: a run needs images in every split it uses."
         )
     return dataset
+
+
+def _check_fold(fold: int, num_folds: int) -> int:
+    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < num_folds:
+        raise ValueError(f"fold must be an int in [0, num_folds={num_folds}), got {fold!r}.")
+    return fold
+
+
+def cross_validation_folds(
+    name: str | os.PathLike,
+    num_folds: int = 5,
+    root: str | os.PathLike | None = None,
+    size: int = 28,
+    transform: Callable | None = None,
+    seed: int = 0,
+) -> tuple[Dataset, list[list[int]]]:
+    """The training and validation images pooled, and their partition into ``num_folds`` class-stratified folds.
+
+    For choosing settings when the validation split is small (78 images in BreastMNIST, 98 in AdrenalMNIST3D): a
+    k-fold run predicts every pooled image once, so a comparison rests on 624 or 1286 predictions instead of 78 or
+    98, without reading the test split. The folds come from MONAI's
+    :func:`~monai.data.partition_dataset_classes` with a fixed ``seed``, so they are the same in every process;
+    each fold keeps the class proportions of the pool.
+
+    Args:
+        name: a MedMNIST flag or ``"synthetic2d"``/``"synthetic3d"`` (as in :func:`get_dataset`).
+        num_folds: number of folds, at least 2.
+        root, size, transform: as in :func:`get_dataset`.
+        seed: seed of the partition.
+
+    Returns:
+        ``(pooled, folds)``: the ``train`` split followed by the ``val`` split as one dataset, and ``num_folds``
+        sorted lists of indices into it that are disjoint and cover it.
+
+    Raises:
+        ValueError: ``num_folds`` is not an int >= 2 or exceeds the pool, or ``name`` is a NIfTI datalist.
+    """
+    if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
+        raise ValueError(f"num_folds must be an int >= 2, got {num_folds!r}.")
+    if _is_datalist(str(name)):
+        raise ValueError(f"fold: cross-validation folds need a MedMNIST or synthetic set, got the datalist {name!r}.")
+    parts = [get_dataset(name, split, root=root, size=size, transform=transform) for split in ("train", "val")]
+    labels = np.concatenate([np.asarray(p.labels) for p in parts])  # NpzClassificationDataset: (N, 1) or (N, K)
+    if num_folds > len(labels):
+        raise ValueError(f"num_folds={num_folds} exceeds the {len(labels)} training and validation images of {name!r}.")
+    # single-label sets are stratified by class; multi-label ones (ChestMNIST) by their first label
+    folds = partition_dataset_classes(list(range(len(labels))), classes=labels[:, 0].astype(int).tolist(),
+                                      num_partitions=num_folds, shuffle=True, seed=seed)
+    return ConcatDataset(parts), [sorted(int(i) for i in f) for f in folds]
 
 
 def dataset_info(name: str | os.PathLike, root: str | os.PathLike | None = None, size: int = 28) -> dict:

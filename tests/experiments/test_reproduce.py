@@ -51,6 +51,25 @@ def test_bundle_command_uses_the_bundle_configs(tmp_path):
     assert cmd[cmd.index("--batch_size") + 1] == "4" and cmd[cmd.index("--data_root") + 1] == "/data"
 
 
+def test_bundle_command_values_reach_the_bundle_as_python_values(tmp_path):
+    """None, booleans and lists survive `monai.bundle run`'s command line: Fire's parsing, then MONAI's merge."""
+    from fire.parser import DefaultParseValue
+    from monai.bundle import ConfigParser
+    from monai.bundle.scripts import update_kwargs
+
+    run = rp.plan_runs(["breastmnist"], "cpu")[0]
+    values = {"blur": None, "field_of_view": None, "augment": False, "amp": True, "widths": [8, 16],
+              "intensity_range": [-1.0, 1.0], "learning_rate": 0.005, "num_folds": 3}
+    cmd = rp.bundle_command({**run, "settings": values}, "training", [], tmp_path, None, 0, 28)
+    parsed = {key: DefaultParseValue(cmd[cmd.index(f"--{key}") + 1]) for key in values}
+    parser = ConfigParser()
+    parser.read_config(json.loads(cmd[cmd.index("--config_file") + 1])[0])
+    parser.update(update_kwargs(**parsed))  # what `monai.bundle run` does with its overrides (it drops None values)
+    for key, value in values.items():
+        got = parser.get_parsed_content(key)
+        assert got == value and type(got) is type(value), key
+
+
 def test_aggregate_table_and_paired_ttests(tmp_path):
     results = [
         _fake_result("adrenalmnist3d", "sre", 0.80, 0.79, 0.80), _fake_result("adrenalmnist3d", "baseline", 0.78, 0.70, 0.72),

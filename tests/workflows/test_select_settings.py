@@ -34,6 +34,26 @@ def test_summary_means_and_rate():
     assert row["best_val_auc"] is None
 
 
+def test_paired_difference_matches_runs_by_seed_and_fold():
+    def run(variant, seed, fold, orig, rot):
+        return {"variant": variant, "seed": seed, "fold": fold, "best_val_acc": orig,
+                "rotated_val": {"Orig.": orig, "Rot.": rot, "Ref.": orig}}
+
+    results = [run("a", 0, 0, 0.80, 0.70), run("a", 0, 1, 0.90, 0.80), run("a", 0, 2, 0.50, 0.50),
+               run("b", 0, 0, 0.85, 0.75), run("b", 0, 1, 0.90, 1.00)]  # b has no fold 2: that pair is dropped
+    mean, se, n = _script().paired_difference(results, "b", "a")
+    assert n == 2 and mean == pytest.approx(0.075) and se == pytest.approx(0.025)
+    assert _script().paired_difference(results, "a", "a")[:2] == (0.0, 0.0)
+    assert _script().paired_difference(results, "c", "a") is None
+    no_sweep = [{k: v for k, v in r.items() if k != "rotated_val"} for r in results]
+    assert _script().paired_difference(no_sweep, "b", "a")[0] == pytest.approx(0.025)  # best val acc instead
+
+
+def test_folds_must_be_at_least_two():
+    with pytest.raises(SystemExit, match="--folds must be at least 2"):
+        _script().main(["--dataset", "breastmnist", "--variant", "a", "{}", "--folds", "1"])
+
+
 @pytest.mark.slow
 def test_trains_variants_on_validation_and_resumes(tmp_path, capsys):
     root = make_tiny_medmnist(tmp_path / "data", "breastmnist", 2)
@@ -61,3 +81,23 @@ def test_trains_variants_on_validation_and_resumes(tmp_path, capsys):
     script.main(argv + ["--rotated"])  # resumes: nothing is trained or evaluated again
     assert (out / "plain" / "seed0" / "done.json").stat().st_mtime_ns == stamp
     assert not list(out.glob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_cross_validation_trains_every_fold_on_its_own_split(tmp_path, capsys):
+    root = make_tiny_medmnist(tmp_path / "data", "breastmnist", 2)
+    out = tmp_path / "select"
+    tiny = '{"epochs": 1, "widths": [4, 4, 4, 4], "batch_size": 8}'
+    _script().main(["--dataset", "breastmnist", "--data_root", root, "--output_dir", str(out), "--seeds", "0",
+                    "--folds", "2", "--rotated", "--variant", "plain", tiny, "--variant", "no_blur",
+                    tiny[:-1] + ', "blur": null, "field_of_view": null}'])
+    saved = json.loads((out / "selection.json").read_text())
+    assert saved["folds"] == 2 and [r["folds"] for r in saved["rows"]] == [[0, 1], [0, 1]]
+    for run in saved["runs"]:
+        assert run["settings"]["fold"] == run["fold"] and run["settings"]["num_folds"] == 2
+        assert not (out / run["variant"] / f"seed0_fold{run['fold']}" / "test").exists()
+        # the sweep reads the same held-out fold that the training validated on
+        assert run["rotated_val"]["Orig."] == pytest.approx(run["best_val_acc"], abs=1e-6)
+    assert saved["runs"][1]["settings"]["blur"] is None
+    assert saved["rows"][0]["vs_first"][:2] == (0.0, 0.0) and saved["rows"][1]["vs_first"][2] == 2
+    assert "2-fold cross-validation" in capsys.readouterr().out
