@@ -99,5 +99,5 @@ def test_cross_validation_trains_every_fold_on_its_own_split(tmp_path, capsys):
         # the sweep reads the same held-out fold that the training validated on
         assert run["rotated_val"]["Orig."] == pytest.approx(run["best_val_acc"], abs=1e-6)
     assert saved["runs"][1]["settings"]["blur"] is None
-    assert saved["rows"][0]["vs_first"][:2] == (0.0, 0.0) and saved["rows"][1]["vs_first"][2] == 2
+    assert saved["rows"][0]["vs_first"][:2] == [0.0, 0.0] and saved["rows"][1]["vs_first"][2] == 2
     assert "2-fold cross-validation" in capsys.readouterr().out
