@@ -12,6 +12,7 @@ from .sre_conv import (
 from .sre_even_conv import SREEvenConv, distance_bands
 from .sre_pool import SREAvgPool
 from .sre_resample import SREPool, symmetric_resize, symmetric_windows
+from .smoothing import GaussianSmoothing
 from .sre_resblock import SREBasicBlock, SREBottleneck
 from .timing import time_calls
 
@@ -26,4 +27,5 @@ __all__ = [
     "time_calls",
     "SREEvenConv",
     "SREPool",
+    "GaussianSmoothing",
     "SREAvgPool", "SREBasicBlock", "SREBottleneck", "SREConv", "SREConvBase", "SREConvTranspose"]

@@ -10,6 +10,7 @@ import torch.nn as nn
 from monai.networks.layers.factories import Pool
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 
+from monai_sre.blocks.smoothing import GaussianSmoothing
 from monai_sre.blocks.sre_pool import SREAvgPool
 from monai_sre.blocks.sre_resblock import CONV_TYPES, SREBasicBlock, SREBottleneck, make_conv
 from monai_sre.nets.registry import register_model
@@ -106,6 +107,12 @@ class SREResNet(nn.Module):
         dropout: dropout probability before the linear head.
         zero_init_residual: zero the last norm's scale in each block (blocks start as identities).
         sre_kwargs: extra keyword arguments for every :class:`SREConv`, e.g. ``{"circular": True}``.
+        input_smoothing: sigma (in voxels) of a fixed isotropic Gaussian low-pass
+            (:class:`~monai_sre.blocks.GaussianSmoothing`, zero padding) applied to the input before the stem; ``None`` (default) applies none. Being part
+            of the model, it is seen alike by training, evaluation, rotated views, inference and export. An
+            off-grid rotation's interpolation low-passes the image; after this filter, that extra smoothing
+            changes little. The filter is isotropic, so exact equivariance to the grid symmetries is kept.
+            State dicts record the value, and loading one into a model built with another value is an error.
 
     Raises:
         ValueError: inconsistent arguments, or an input of the wrong rank or channel count.
@@ -140,6 +147,7 @@ class SREResNet(nn.Module):
         dropout: float = 0.0,
         zero_init_residual: bool = False,
         sre_kwargs: dict | None = None,
+        input_smoothing: float | None = None,
     ) -> None:
         super().__init__()
         if spatial_dims not in (1, 2, 3):
@@ -165,6 +173,11 @@ class SREResNet(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
         if sre_kwargs is not None and not isinstance(sre_kwargs, dict):
             raise TypeError(f"sre_kwargs must be a dict or None, got {type(sre_kwargs).__name__}.")
+        if input_smoothing is not None and (
+            isinstance(input_smoothing, bool) or not isinstance(input_smoothing, (int, float))
+            or not 0.0 < float(input_smoothing) < float("inf")
+        ):
+            raise ValueError(f"input_smoothing must be None or a positive sigma in voxels, got {input_smoothing!r}.")
         stem_channels = widths[0] if stem_channels is None else stem_channels
         if not isinstance(stem_channels, int) or stem_channels < 1:
             raise ValueError(f"stem_channels must be a positive int, got {stem_channels!r}.")
@@ -176,6 +189,11 @@ class SREResNet(nn.Module):
         self.widths = tuple(widths)
         self.kernel_sizes = tuple(kernel_sizes)
         sre = conv_type == "sre"
+        self.input_smoothing = None if input_smoothing is None else float(input_smoothing)
+        # no parameters and a non-persistent kernel: state dicts are the same with or without it
+        self.input_filter = (
+            nn.Identity() if input_smoothing is None else GaussianSmoothing(spatial_dims, self.input_smoothing)
+        )
 
         stem: list[nn.Module] = [
             make_conv(
@@ -219,6 +237,25 @@ class SREResNet(nn.Module):
                     if getattr(norm_layer, "weight", None) is not None:
                         nn.init.zeros_(norm_layer.weight)
 
+    @torch.jit.unused
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        metadata = getattr(destination, "_metadata", None)
+        if metadata is not None and prefix[:-1] in metadata:
+            metadata[prefix[:-1]]["input_smoothing"] = self.input_smoothing
+
+    @torch.jit.unused
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        # the filter has no weights, so a mismatch would load silently and change every prediction; state dicts
+        # saved before the option existed carry no entry and are not checked
+        if "input_smoothing" in local_metadata and local_metadata["input_smoothing"] != self.input_smoothing:
+            error_msgs.append(
+                f"input_smoothing: the state dict was saved from a model with input_smoothing="
+                f"{local_metadata['input_smoothing']!r}, this model has {self.input_smoothing!r}; build it with the "
+                f"same value (bundle id `input_smoothing`)."
+            )
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != self.spatial_dims + 2:
             raise ValueError(
@@ -233,7 +270,7 @@ class SREResNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Feature map ``(B, num_features, *spatial')``, equivariant for ``conv_type="sre"``."""
         self._check_input(x)
-        return self.stages(self.stem(x))
+        return self.stages(self.stem(self.input_filter(x)))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global average pool, dropout and linear layer; ``pre_logits=True`` returns the pooled, invariant features."""

@@ -22,7 +22,7 @@ from bundle_utils import BUNDLES, REPO, SCHEMA, TINY, run_workflow, workflow
 
 __all__ = ["BundleSpec", "trained"] + [  # the shared tests, collected in every module that imports them
     "test_metadata_verifies", "test_bundle_root_from_any_working_directory", "test_bundle_root_override",
-    "test_baseline_is_one_override",
+    "test_baseline_is_one_override", "test_input_smoothing_reaches_the_network",
     "test_train_writes_checkpoints_and_tensorboard", "test_resume_continues_from_last_epoch",
     "test_evaluate_reports_test_accuracy_and_auc", "test_evaluate_rotated_writes_table_summary_and_plot",
     "test_inference_with_rotation_check", "test_inference_keeps_good_volumes_and_lists_bad_ones",
@@ -97,8 +97,19 @@ def test_baseline_is_one_override(spec):
     assert type(sre) is type(base) and n_sre < n_base  # same class, SRE kernels have fewer parameters
 
 
+def test_input_smoothing_reaches_the_network(spec):
+    from monai_sre.blocks import GaussianSmoothing
+
+    for config in (spec.train, spec.inference):
+        run_id = "training" if config == spec.train else "inferring"
+        net = workflow([config], run_id=run_id).parser.get_parsed_content("network_def")
+        assert net.input_smoothing is None and isinstance(net.input_filter, torch.nn.Identity)
+        net = workflow([config], run_id=run_id, input_smoothing=0.7).parser.get_parsed_content("network_def")
+        assert isinstance(net.input_filter, GaussianSmoothing) and net.input_filter.sigma == 0.7
+
+
 @pytest.mark.slow
-def test_train_writes_checkpoints_and_tensorboard(trained):
+def test_train_writes_checkpoints_and_tensorboard(trained, spec):
     wf, out = trained
     assert sorted(os.listdir(out / "models")) == ["last.pt", "model.pt"]
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(out / "tensorboard"))
@@ -108,6 +119,9 @@ def test_train_writes_checkpoints_and_tensorboard(trained):
     assert last["trainer"]["iteration"] == iters and last["lr_scheduler"]["last_epoch"] == 1
     net = wf.parser.get_parsed_content("network_def")
     net.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))  # plain state dict
+    smoothed = workflow([spec.train], run_id="training", input_smoothing=0.7).parser.get_parsed_content("network_def")
+    with pytest.raises(RuntimeError, match="input_smoothing=None"):  # the checkpoint records how it was trained
+        smoothed.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))
     evaluator = wf.parser.get_parsed_content("validate#evaluator")
     assert 0.0 <= evaluator.state.metrics["val_acc"] <= 1.0 and "val_auc" in evaluator.state.metrics
     assert isinstance(wf.parser.get_parsed_content("loss").loss, torch.nn.CrossEntropyLoss)

@@ -270,6 +270,34 @@ def test_json_friendly_construction():
         assert preset(torch.randn(1, 3, 8, 8)).shape == (1, 5)
 
 
+@pytest.mark.parametrize("name, side", [("sre_resnet18", 15), ("sre_r3d_18", 11)])
+def test_input_smoothing_is_the_filter_before_the_stem_and_keeps_invariance(name, side):
+    from monai_sre.blocks import GaussianSmoothing
+
+    torch.manual_seed(0)
+    plain = get_model(name, widths=TINY).eval()
+    smoothed = get_model(name, widths=TINY, input_smoothing=0.7).eval()
+    assert smoothed.state_dict().keys() == plain.state_dict().keys()
+    with pytest.raises(RuntimeError, match=r"input_smoothing=None, this model has 0.7"):
+        smoothed.load_state_dict(plain.state_dict())  # a mismatch would change predictions silently
+    legacy = plain.state_dict()
+    del legacy._metadata[""]["input_smoothing"]  # saved before the option existed: not checked
+    smoothed.load_state_dict(legacy)
+    with pytest.raises(RuntimeError, match=r"input_smoothing=0.7, this model has None"):
+        plain.load_state_dict(smoothed.state_dict())
+    assert count_parameters(smoothed) == count_parameters(plain)
+    x = torch.randn(2, 1, *([side] * plain.spatial_dims))
+    with torch.no_grad():
+        out = smoothed(x)
+        torch.testing.assert_close(out, plain(GaussianSmoothing(plain.spatial_dims, 0.7)(x)))
+        assert not torch.allclose(out, plain(x), atol=1e-4)
+    syms = grid_symmetries(plain.spatial_dims)
+    assert invariance_error(smoothed, x, syms if plain.spatial_dims == 2 else syms[::8]) <= 1e-4
+    script = torch.jit.script(smoothed)
+    torch.testing.assert_close(script(x), out)
+    torch.testing.assert_close(export_to_conv(smoothed).eval()(x), out, atol=1e-5, rtol=1e-4)
+
+
 # --- validation -----------------------------------------------------------------------------
 
 BAD_ARGS = [
@@ -286,6 +314,8 @@ BAD_ARGS = [
     ({"num_bands": (2, 2, 2)}, "num_bands"),
     ({"stem_stride": 0}, "stem_stride"),
     ({"dropout": 1.0}, "dropout"),
+    ({"input_smoothing": 0.0}, "input_smoothing"),
+    ({"input_smoothing": "1"}, "input_smoothing"),
 ]
 
 
