@@ -108,11 +108,12 @@ class SREResNet(nn.Module):
         zero_init_residual: zero the last norm's scale in each block (blocks start as identities).
         sre_kwargs: extra keyword arguments for every :class:`SREConv`, e.g. ``{"circular": True}``.
         input_smoothing: sigma (in voxels) of a fixed isotropic Gaussian low-pass
-            (:class:`~monai_sre.blocks.GaussianSmoothing`, zero padding) applied to the input before the stem; ``None`` (default) applies none. Being part
-            of the model, it is seen alike by training, evaluation, rotated views, inference and export. An
-            off-grid rotation's interpolation low-passes the image; after this filter, that extra smoothing
-            changes little. The filter is isotropic, so exact equivariance to the grid symmetries is kept.
-            State dicts record the value, and loading one into a model built with another value is an error.
+            (:class:`~monai_sre.blocks.GaussianSmoothing`, zero padding) applied to the input before the stem;
+            ``None`` (default) applies none. Being part of the model, it is seen alike by training, evaluation,
+            rotated views, inference and export. An off-grid rotation's interpolation low-passes the image;
+            after this filter, that extra smoothing changes little. The filter is isotropic, so exact
+            equivariance to the grid symmetries is kept. State dicts record the value, and loading one into
+            a model built with another value is an error.
 
     Raises:
         ValueError: inconsistent arguments, or an input of the wrong rank or channel count.
@@ -245,7 +246,9 @@ class SREResNet(nn.Module):
             metadata[prefix[:-1]]["input_smoothing"] = self.input_smoothing
 
     @torch.jit.unused
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         # the filter has no weights, so a mismatch would load silently and change every prediction; state dicts
         # saved before the option existed carry no entry and are not checked
         if "input_smoothing" in local_metadata and local_metadata["input_smoothing"] != self.input_smoothing:
@@ -254,7 +257,9 @@ class SREResNet(nn.Module):
                 f"{local_metadata['input_smoothing']!r}, this model has {self.input_smoothing!r}; build it with the "
                 f"same value (bundle id `input_smoothing`)."
             )
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != self.spatial_dims + 2:
