@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from monai.networks.layers.convutils import gaussian_1d
+
+from monai_sre.layers.band_conv import _conv
 
 __all__ = ["GaussianSmoothing"]
 
@@ -39,7 +40,7 @@ class GaussianSmoothing(nn.Module):
         kernel = k1
         for _ in range(spatial_dims - 1):
             kernel = kernel.unsqueeze(-1) * k1
-        self.padding = int(k1.numel() // 2)
+        self.padding = [int(k1.numel() // 2)] * spatial_dims
         self.register_buffer("kernel", kernel[None, None], persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,13 +50,8 @@ class GaussianSmoothing(nn.Module):
             )
         shape = x.shape
         flat = x.flatten(0, 1).unsqueeze(1)
-        kernel = self.kernel.to(x.dtype)
-        if self.spatial_dims == 1:
-            out = F.conv1d(flat, kernel, padding=self.padding)
-        elif self.spatial_dims == 2:
-            out = F.conv2d(flat, kernel, padding=self.padding)
-        else:
-            out = F.conv3d(flat, kernel, padding=self.padding)
+        ones = [1] * self.spatial_dims
+        out = _conv(flat, self.kernel.to(x.dtype), None, ones, self.padding, ones, 1)
         return out.reshape(shape)
 
     def extra_repr(self) -> str:
