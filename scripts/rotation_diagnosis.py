@@ -15,7 +15,10 @@ Probes (each applied to the validation images after the run's own preprocessing)
 - ``corners<a>``: the corners that a rotation by ``a`` brings in set to 0, nothing else changed.
 
 The table (accuracy in %, one row per run) is printed and written with ``--output`` as JSON and Markdown (atomically).
-The split defaults to ``val``: use it to choose settings; ``test`` is allowed only for reporting.
+The split defaults to ``val``: use it to choose settings; ``test`` is allowed only for reporting. A run of
+``select_settings.py --folds K`` is probed on its own held-out fold (``fold`` / ``num_folds`` in its done.json).
+Settings that a run did not override (``field_of_view``, ``blur``, ``input_smoothing``) come from its bundle's
+train.json.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monai_sre.data import MedMNISTDataset  # noqa: E402
+from monai_sre.data import get_dataset  # noqa: E402
+from monai_sre.experiments.reproduce import MODELS  # noqa: E402
 from monai_sre.experiments.rotation_diagnosis import diagnose  # noqa: E402
 from monai_sre.nets import get_model  # noqa: E402
 from monai_sre.transforms import classification_transforms  # noqa: E402
@@ -53,6 +57,13 @@ def _load_run(run_dir: Path, dataset: str | None) -> tuple[dict, str]:
     return meta, name
 
 
+def _bundle_defaults(spatial_dims: int) -> dict:
+    """The ids of the run's bundle (``bundles/<name>/configs/train.json``) that change what the probes must see."""
+    config = Path(__file__).resolve().parents[1] / "bundles" / MODELS[spatial_dims]["bundle"] / "configs" / "train.json"
+    ids = json.loads(config.read_text())
+    return {k: ids.get(k) for k in ("field_of_view", "blur", "input_smoothing")}
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run_dir", action="append", required=True, type=Path,
@@ -72,25 +83,30 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if tuple(settings.get("intensity_range", (0.0, 1.0))) != (0.0, 1.0) or settings.get("input_size"):
             raise SystemExit(f"--run_dir {run_dir}: only runs on the data's own size and [0, 1] intensities are "
                              f"supported (the probes pad with 0), got {settings}.")
-        fov = settings.get("field_of_view")
-        key = (name, fov)
+        ds = get_dataset(name, args.split, root=args.data_root, size=args.size, fold=settings.get("fold"),
+                         num_folds=settings.get("num_folds", 5))
+        spatial_dims = len(ds[0]["image"].shape) - 1
+        settings = {**_bundle_defaults(spatial_dims), **settings}
+        fov = settings["field_of_view"]
+        key = (name, fov, settings.get("fold"), settings.get("num_folds"))
         if key not in cache:
-            ds = MedMNISTDataset(name, args.split, root=args.data_root, size=args.size)
-            spatial_dims = ds.spatial_dims
             xform = classification_transforms(spatial_dims, field_of_view=fov)
             items = [xform(ds[i]) for i in range(len(ds))]
             cache[key] = (torch.stack([torch.as_tensor(it["image"]).float() for it in items]),
-                          torch.tensor([int(it["label"]) for it in items]), spatial_dims)
-        images, labels, spatial_dims = cache[key]
-        kwargs = {k: settings[k] for k in ("widths",) if k in settings}
+                          torch.tensor([int(it["label"]) for it in items]))
+        images, labels = cache[key]
+        kwargs = {k: settings[k] for k in ("widths", "input_smoothing") if settings.get(k) is not None}
         net = get_model(meta["model"], in_channels=images.shape[1], num_classes=int(labels.max()) + 1, **kwargs)
         net.load_state_dict(torch.load(run_dir / "models" / "model.pt", map_location="cpu"))
         acc = diagnose(net, images, labels, spatial_dims)
         rows.append({"run": str(run_dir), "model": meta["model"], "dataset": name, "split": args.split,
-                     "field_of_view": fov, "blur": settings.get("blur"), **acc})
+                     "fold": settings.get("fold"), "field_of_view": fov, "blur": settings.get("blur"),
+                     "input_smoothing": settings.get("input_smoothing"), "n_images": len(labels), **acc})
         logger.info("%s: %s", run_dir, " ".join(f"{k} {v:.1f}" for k, v in acc.items()))
 
-    names = [k for k in rows[0] if k not in ("run", "model", "dataset", "split", "field_of_view", "blur")]
+    names = [k for k in rows[0]
+             if k not in ("run", "model", "dataset", "split", "fold", "field_of_view", "blur", "input_smoothing",
+                          "n_images")]
     lines = [f"Accuracy (%) on the `{args.split}` split under each probe (scripts/rotation_diagnosis.py).", "",
              "| run | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     lines += ["| " + r["run"] + " | " + " | ".join(f"{r[n]:.1f}" for n in names) + " |" for r in rows]

@@ -82,9 +82,9 @@ def run_variant(run: dict, name: str, overrides: dict, seed: int, output_dir: Pa
             result["rotated_val"] = _rotated_val(variant_run, out, data_root, seed, size)
             atomic_write(done, json.dumps(result, indent=2))
         else:
-            logger.info("select: %s seed %d already done, skipping.", name, seed)
+            logger.info("select: %s %s already done, skipping.", name, out.name)
         return result
-    logger.info("select: training %s (%s) seed %d on %s", name, model, seed, run["dataset"])
+    logger.info("select: training %s (%s) %s on %s", name, model, out.name, run["dataset"])
     seconds, peak_mb = run_measured(
         bundle_command(variant_run, "training", [], out, data_root, seed, size), out / "select.log"
     )
@@ -93,7 +93,8 @@ def run_variant(run: dict, name: str, overrides: dict, seed: int, output_dir: Pa
     aucs = [h["val_auc"] for h in history if "val_auc" in h]
     if not accs:
         raise RuntimeError(f"{out / 'history.json'}: no validation accuracy was recorded.")
-    result = {"variant": name, "model": model, "overrides": overrides, "settings": settings, "seed": seed, "fold": fold,
+    result = {"variant": name, "model": model, "dataset": run["dataset"], "overrides": overrides, "settings": settings,
+              "seed": seed, "fold": fold,
               "best_val_acc": max(accs), "best_epoch": accs.index(max(accs)) + 1, "last_val_acc": accs[-1],
               "best_val_auc": max(aucs) if aucs else None, "final_train_loss": history[-1].get("loss"),
               "train_seconds": seconds, "peak_rss_mb": peak_mb}

@@ -70,3 +70,18 @@ def test_main_reads_runs_and_names_bad_run_dirs(tmp_path):
     assert json.loads((tmp_path / "out" / "diag.json").read_text())[0]["run"] == str(run)
     with pytest.raises(SystemExit, match="done.json"):
         _script().main(["--run_dir", str(tmp_path / "nowhere"), "--data_root", root])
+
+
+def test_main_builds_the_run_s_input_smoothing(tmp_path):
+    """A run trained with ``input_smoothing`` is rebuilt with it (its state dict refuses any other sigma)."""
+    from monai_sre.nets import get_model
+
+    root = make_tiny_medmnist(tmp_path / "data", "breastmnist", 2)
+    run = tmp_path / "run"
+    (run / "models").mkdir(parents=True)
+    net = get_model("sre_resnet10", in_channels=1, num_classes=2, widths=[4, 4, 8, 8], input_smoothing=0.5)
+    torch.save(net.state_dict(), run / "models" / "model.pt")
+    (run / "done.json").write_text(json.dumps({"model": "sre_resnet10", "dataset": "breastmnist", "settings": {
+        "widths": [4, 4, 8, 8], "input_smoothing": 0.5, "field_of_view": None}}))
+    rows = _script().main(["--run_dir", str(run), "--data_root", root])
+    assert rows[0]["input_smoothing"] == 0.5 and rows[0]["field_of_view"] is None

@@ -101,3 +101,11 @@ def test_cross_validation_trains_every_fold_on_its_own_split(tmp_path, capsys):
     assert saved["runs"][1]["settings"]["blur"] is None
     assert saved["rows"][0]["vs_first"][:2] == [0.0, 0.0] and saved["rows"][1]["vs_first"][2] == 2
     assert "2-fold cross-validation" in capsys.readouterr().out
+    # rotation_diagnosis finds the dataset, the held-out fold and the bundle's default field of view by itself
+    run = next(r for r in saved["runs"] if r["variant"] == "plain" and r["fold"] == 1)
+    assert run["dataset"] == "breastmnist"
+    diag = load_script("rotation_diagnosis").main(["--run_dir", str(out / "plain" / "seed0_fold1"),
+                                                   "--data_root", root])
+    assert diag[0]["fold"] == 1 and diag[0]["field_of_view"] == "ball" and diag[0]["blur"] == 1.0
+    assert diag[0]["n_images"] == 12  # the held-out half of the 16 + 8 pooled images, not the 8 of the val split
+    assert diag[0]["original"] == pytest.approx(100 * run["rotated_val"]["Orig."], abs=1e-4)
