@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,8 @@ import torch.nn as nn
 
 from monai_sre.experiments.model_summary import count_flops, count_parameters, format_summary_table, model_summary
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "model_summary.py"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "bundles"))
+from bundle_utils import load_script  # noqa: E402
 
 
 def test_count_flops_of_a_plain_conv_and_linear():
@@ -38,9 +39,7 @@ def test_sre_net_flops_versus_strided_baseline():
 
 
 def test_script_table_and_json(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("model_summary_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("model_summary")
     out = tmp_path / "sub" / "summary.json"
     rows = module.main(
         ["--models", "sre_resnet18", "resnet18", "--size-2d", "13", "--widths", "4", "4", "8", "8", "--json", str(out)]
