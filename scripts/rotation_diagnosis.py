@@ -76,19 +76,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
-    rows, cache = [], {}
+    rows, datasets, cache = [], {}, {}
     for run_dir in args.run_dir:
         meta, name = _load_run(run_dir, args.dataset)
         settings = meta.get("settings", {})
         if tuple(settings.get("intensity_range", (0.0, 1.0))) != (0.0, 1.0) or settings.get("input_size"):
             raise SystemExit(f"--run_dir {run_dir}: only runs on the data's own size and [0, 1] intensities are "
                              f"supported (the probes pad with 0), got {settings}.")
-        ds = get_dataset(name, args.split, root=args.data_root, size=args.size, fold=settings.get("fold"),
-                         num_folds=settings.get("num_folds", 5))
+        data_key = (name, settings.get("fold"), settings.get("num_folds", 5))
+        if data_key not in datasets:  # one read of the npz per dataset and fold, however many runs share it
+            datasets[data_key] = get_dataset(name, args.split, root=args.data_root, size=args.size,
+                                             fold=data_key[1], num_folds=data_key[2])
+        ds = datasets[data_key]
         spatial_dims = len(ds[0]["image"].shape) - 1
         settings = {**_bundle_defaults(spatial_dims), **settings}
         fov = settings["field_of_view"]
-        key = (name, fov, settings.get("fold"), settings.get("num_folds"))
+        key = (*data_key, fov)
         if key not in cache:
             xform = classification_transforms(spatial_dims, field_of_view=fov)
             items = [xform(ds[i]) for i in range(len(ds))]
