@@ -24,6 +24,7 @@ train.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -57,6 +58,7 @@ def _load_run(run_dir: Path, dataset: str | None) -> tuple[dict, str]:
     return meta, name
 
 
+@functools.cache
 def _bundle_defaults(spatial_dims: int) -> dict:
     """The ids of the run's bundle (``bundles/<name>/configs/train.json``) that change what the probes must see."""
     config = Path(__file__).resolve().parents[1] / "bundles" / MODELS[spatial_dims]["bundle"] / "configs" / "train.json"
@@ -107,9 +109,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                      "input_smoothing": settings.get("input_smoothing"), "n_images": len(labels), **acc})
         logger.info("%s: %s", run_dir, " ".join(f"{k} {v:.1f}" for k, v in acc.items()))
 
-    names = [k for k in rows[0]
-             if k not in ("run", "model", "dataset", "split", "fold", "field_of_view", "blur", "input_smoothing",
-                          "n_images")]
+    names = list(acc)  # the probes, in diagnose()'s order
     lines = [f"Accuracy (%) on the `{args.split}` split under each probe (scripts/rotation_diagnosis.py).", "",
              "| run | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     lines += ["| " + r["run"] + " | " + " | ".join(f"{r[n]:.1f}" for n in names) + " |" for r in rows]
