@@ -9,7 +9,8 @@ two can cost accuracy. This script measures each on its own, with the checkpoint
 
 Probes (each applied to the validation images after the run's own preprocessing):
 
-- ``rot<a>``: rotation by ``a`` degrees (about axis 0 in 3D), linear interpolation, zero padding;
+- ``rot<a>``: rotation by ``a`` degrees (in 3D about each of ``--axes``, averaged), linear interpolation, zero
+  padding;
 - ``round_trip<a>``: rotation by ``a`` and back: blur and lost corners, no net rotation;
 - ``blur<s>``: isotropic Gaussian smoothing with sigma ``s`` pixels (MONAI ``GaussianFilter``), no rotation;
 - ``corners<a>``: the corners that a rotation by ``a`` brings in set to 0, nothing else changed.
@@ -74,6 +75,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--data_root", default=None, help="folder of the MedMNIST npz files")
     parser.add_argument("--split", default="val", choices=["val", "test"])
     parser.add_argument("--size", type=int, default=28)
+    parser.add_argument("--axes", type=int, nargs="+", default=[0, 1, 2], choices=[0, 1, 2],
+                        help="3D: turn about each of these axes and average, as the rotated evaluation does "
+                             "(default: 0 1 2)")
     parser.add_argument("--output", default=None, help="write <output>.json and <output>.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -103,9 +107,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         kwargs = {k: settings[k] for k in ("widths", "input_smoothing") if settings.get(k) is not None}
         net = get_model(meta["model"], in_channels=images.shape[1], num_classes=int(labels.max()) + 1, **kwargs)
         net.load_state_dict(torch.load(run_dir / "models" / "model.pt", map_location="cpu"))
-        acc = diagnose(net, images, labels, spatial_dims)
+        axes = tuple(args.axes) if spatial_dims == 3 else None
+        acc = diagnose(net, images, labels, spatial_dims, axes=axes)
         rows.append({"run": str(run_dir), "model": meta["model"], "dataset": name, "split": args.split,
-                     "fold": settings.get("fold"), "field_of_view": fov, "blur": settings.get("blur"),
+                     "axes": axes, "fold": settings.get("fold"), "field_of_view": fov, "blur": settings.get("blur"),
                      "input_smoothing": settings.get("input_smoothing"), "n_images": len(labels), **acc})
         logger.info("%s: %s", run_dir, " ".join(f"{k} {v:.1f}" for k, v in acc.items()))
 

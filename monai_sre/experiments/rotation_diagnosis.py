@@ -18,9 +18,15 @@ ANGLES = (10.0, 30.0, 45.0)
 SIGMAS = (0.3, 0.5, 0.7)
 
 
-def probes(spatial_dims: int, angles=ANGLES, sigmas=SIGMAS) -> dict:
-    """``name -> function(x)`` for a batch ``x`` of shape ``(B, C, *spatial)`` with background 0."""
-    axis = 0 if spatial_dims == 3 else None
+def probes(spatial_dims: int, angles=ANGLES, sigmas=SIGMAS, axis: int | None = None) -> dict:
+    """``name -> function(x)`` for a batch ``x`` of shape ``(B, C, *spatial)`` with background 0.
+
+    In 3D the turns are about the spatial ``axis`` (default 0); in 2D ``axis`` must be None.
+    """
+    if spatial_dims == 3 and axis is None:
+        axis = 0
+    elif spatial_dims == 2 and axis is not None:
+        raise ValueError(f"axis must be None for 2D probes, got {axis!r}.")
     out = {"original": lambda x: x}
     for a in angles:
         out[f"rot{a:g}"] = lambda x, a=a: rotate_batch(x, a, axis)
@@ -33,16 +39,36 @@ def probes(spatial_dims: int, angles=ANGLES, sigmas=SIGMAS) -> dict:
     return out
 
 
+def _turns(name: str) -> bool:
+    """Whether probe ``name`` depends on the rotation axis (everything but the original and the blurs)."""
+    return not (name == "original" or name.startswith("blur"))
+
+
 @torch.no_grad()
 def diagnose(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, spatial_dims: int,
-             batch_size: int = 64) -> dict[str, float]:
-    """Accuracy (%) of ``network`` under every probe of :func:`probes`."""
+             batch_size: int = 64, axes=None) -> dict[str, float]:
+    """Accuracy (%) of ``network`` under every probe of :func:`probes`.
+
+    In 3D the probes that turn the volume are applied about each of ``axes`` (default: all three, as the rotated
+    evaluation does) and their accuracies averaged; the original and the blurs, which have no axis, run once.
+    """
+    if spatial_dims == 2:
+        if axes not in (None, (None,), [None]):
+            raise ValueError(f"axes must be None for 2D images, got {axes!r}.")
+        axes = (None,)
+    else:
+        axes = (0, 1, 2) if axes is None else tuple(axes)
+        if not axes or any(a not in (0, 1, 2) for a in axes):
+            raise ValueError(f"axes must be a non-empty subset of (0, 1, 2) for 3D volumes, got {axes!r}.")
     network.eval()
-    result = {}
-    for name, probe in probes(spatial_dims).items():
-        correct = 0
-        for start in range(0, len(images), batch_size):
-            x = probe(images[start:start + batch_size])
-            correct += int((network(x).argmax(1) == labels[start:start + batch_size]).sum())
-        result[name] = 100.0 * correct / len(images)
-    return result
+    sums: dict[str, float] = {}
+    for i, axis in enumerate(axes):
+        for name, probe in probes(spatial_dims, axis=axis).items():
+            if i > 0 and not _turns(name):
+                continue
+            correct = 0
+            for start in range(0, len(images), batch_size):
+                x = probe(images[start:start + batch_size])
+                correct += int((network(x).argmax(1) == labels[start:start + batch_size]).sum())
+            sums[name] = sums.get(name, 0.0) + 100.0 * correct / len(images)
+    return {name: total / (len(axes) if _turns(name) else 1) for name, total in sums.items()}

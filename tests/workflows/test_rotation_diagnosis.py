@@ -39,6 +39,40 @@ def test_probes_apply_one_effect_each(spatial_dims):
     assert not torch.equal(trip, x) and (trip - x).abs().mean() < 0.3
 
 
+def test_3d_probes_turn_about_the_axis_asked_and_2d_takes_none():
+    from monai_sre.transforms.rotation import rotate_batch
+
+    x = torch.rand(1, 1, 8, 8, 8)
+    turned = {a: probes(3, angles=(90.0,), axis=a)["rot90"](x) for a in (0, 1, 2)}
+    for a in (0, 1, 2):
+        assert torch.equal(turned[a], rotate_batch(x, 90.0, a))
+    assert not torch.equal(turned[0], turned[1]) and not torch.equal(turned[1], turned[2])
+    assert torch.equal(probes(3, angles=(90.0,))["rot90"](x), turned[0])  # axis 0 unless told otherwise
+    with pytest.raises(ValueError, match="axis must be None"):
+        probes(2, axis=0)
+
+
+def test_diagnose_averages_the_turns_over_the_3d_axes():
+    """Turn probes are the mean over the axes of the one-axis diagnoses; the original and the blurs run once."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(10 ** 3, 2))
+    images = torch.rand(24, 1, 10, 10, 10)
+    labels = net(images).argmax(1)  # the net is right on every original, and orientation-sensitive
+    per_axis = [diagnose(net, images, labels, 3, axes=(a,)) for a in (0, 1, 2)]
+    both = diagnose(net, images, labels, 3)
+    assert both["original"] == 100.0 and both.keys() == per_axis[0].keys()
+    for name in both:
+        if name == "original" or name.startswith("blur"):
+            assert both[name] == per_axis[0][name] == per_axis[2][name]
+        else:
+            assert both[name] == pytest.approx(sum(p[name] for p in per_axis) / 3)
+    assert len({p["rot45"] for p in per_axis}) > 1  # the axes do differ for this net, so the mean is not trivial
+    with pytest.raises(ValueError, match="axes"):
+        diagnose(net, images, labels, 3, axes=(3,))
+    with pytest.raises(ValueError, match="axes"):
+        diagnose(net, images[:, :, 0], labels, 2, axes=(0,))
+
+
 def test_diagnose_a_corner_blind_mean_classifier():
     """A classifier of the mean intensity in the centre sees no turn, no corner, and (nearly) no blur."""
 
