@@ -115,23 +115,30 @@ def _rotated_val(run: dict, out: Path, data_root: str | None, seed: int, size: i
     return json.loads((sweep_dir / "rotated.json").read_text())["summary"]
 
 
-def _score(result: dict) -> float:
-    """What a comparison ranks: mean of val Orig. and val Rot. when swept, else the best validation accuracy."""
-    sweep = result.get("rotated_val")
-    return (sweep["Orig."] + sweep["Rot."]) / 2.0 if sweep else result["best_val_acc"]
+def _score(result: dict, swept: bool = True) -> float:
+    """What a comparison ranks: mean of val Orig. and val Rot. when ``swept``, else the best validation accuracy."""
+    if swept:
+        sweep = result["rotated_val"]
+        return (sweep["Orig."] + sweep["Rot."]) / 2.0
+    return result["best_val_acc"]
 
 
 def paired_difference(results: list[dict], variant: str, reference: str) -> tuple[float, float | None, int] | None:
     """Mean difference of :func:`_score` between two variants over their common (seed, fold) runs.
 
+    Both runs of a pair are scored alike: on the mean of val Orig. and val Rot. when both were swept, else both on
+    the best validation accuracy (a swept run against an unswept one would compare two different measures).
     Returns ``(mean, standard error of the mean, number of pairs)``, the error None for a single pair, or None
     when the variants share no run.
     """
     def by_key(name: str) -> dict:
-        return {(r["seed"], r.get("fold")): _score(r) for r in results if r["variant"] == name}
+        return {(r["seed"], r.get("fold")): r for r in results if r["variant"] == name}
 
     ours, ref = by_key(variant), by_key(reference)
-    diffs = [ours[k] - ref[k] for k in sorted(ours.keys() & ref.keys(), key=str)]
+    diffs = []
+    for k in sorted(ours.keys() & ref.keys(), key=str):
+        swept = "rotated_val" in ours[k] and "rotated_val" in ref[k]
+        diffs.append(_score(ours[k], swept) - _score(ref[k], swept))
     if not diffs:
         return None
     mean, std = mean_std(diffs)
@@ -174,8 +181,8 @@ def to_markdown(rows: list[dict], dataset: str, profile: str, num_folds: int | N
         scope = "mean ± std over seeds."
     first = rows[0]["variant"] if rows else ""
     lines = [f"Validation only: `{dataset}`, profile `{profile}`; {scope}",
-             f"Δ: difference from `{first}` in the mean of val Orig. and val Rot. (best val acc without a sweep),"
-             " paired by seed and fold, ± its standard error.", "",
+             f"Δ: difference from `{first}` in the mean of val Orig. and val Rot. (in the best val acc where either run"
+             " of a pair has no sweep), paired by seed and fold, ± its standard error.", "",
              "| variant | model | overrides | seeds | best val acc | last val acc | best val AUC | val Orig. | val Rot. "
              "| val Ref. | Δ (points) | train (min) | best val acc / min |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

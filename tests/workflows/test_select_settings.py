@@ -47,6 +47,9 @@ def test_paired_difference_matches_runs_by_seed_and_fold():
     assert _script().paired_difference(results, "c", "a") is None
     no_sweep = [{k: v for k, v in r.items() if k != "rotated_val"} for r in results]
     assert _script().paired_difference(no_sweep, "b", "a")[0] == pytest.approx(0.025)  # best val acc instead
+    half_swept = results[:3] + no_sweep[3:]  # b unswept: every pair falls back to best val acc on both sides
+    assert _script().paired_difference(half_swept, "b", "a")[0] == pytest.approx(0.025)
+    assert _script().paired_difference(half_swept, "a", "b")[0] == pytest.approx(-0.025)
 
 
 def test_folds_must_be_at_least_two():
