@@ -115,7 +115,7 @@ def _rotated_val(run: dict, out: Path, data_root: str | None, seed: int, size: i
     return json.loads((sweep_dir / "rotated.json").read_text())["summary"]
 
 
-def _score(result: dict, swept: bool = True) -> float:
+def _score(result: dict, swept: bool) -> float:
     """What a comparison ranks: mean of val Orig. and val Rot. when ``swept``, else the best validation accuracy."""
     if swept:
         sweep = result["rotated_val"]

@@ -53,7 +53,7 @@ def diagnose(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tenso
     evaluation does) and their accuracies averaged; the original and the blurs, which have no axis, run once.
     """
     if spatial_dims == 2:
-        if axes not in (None, (None,), [None]):
+        if axes is not None:
             raise ValueError(f"axes must be None for 2D images, got {axes!r}.")
         axes = (None,)
     else:
