@@ -1,11 +1,15 @@
-"""Reproduce the paper's Orig./Rot./Ref. table on MedMNIST with the bundles (SRE vs baseline, paired t-tests).
+"""Reproduce the paper's Orig./Rot./Ref. table on MedMNIST with the bundles: SRE, the plain baseline, the baseline
+trained with rotation augmentation and the baseline with test-time augmentation over the grid rotations.
 
 Example (CPU-budget profile, the data in ../shared/data/medmnist)::
 
     python scripts/reproduce.py --datasets adrenalmnist3d breastmnist --data_root ../shared/data/medmnist
+    python scripts/reproduce.py --datasets breastmnist --rows sre baseline --max_epochs 2   # a quick subset
 
-Re-running the same command resumes: finished (dataset, model) pairs are read back, an interrupted training
+Re-running the same command resumes: finished (dataset, row) runs are read back, an interrupted training
 continues from its last checkpoint. ``--profile paper`` switches to the paper's setting (100 epochs, full widths).
+The ``baseline_tta`` row evaluates the ``baseline`` row's checkpoint, so it needs that row (now or from an earlier
+run).
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ import argparse
 import logging
 import os
 
-from monai_sre.experiments.reproduce import PROFILES, reproduce
+from monai_sre.experiments.reproduce import PROFILES, ROLES, reproduce
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["adrenalmnist3d", "breastmnist"])
     parser.add_argument("--data_root", default=os.environ.get("MONAI_SRE_DATA"),
@@ -27,12 +31,16 @@ def main() -> None:
                         help="seeds to run; the table shows mean ± std over them (each seed under <output_dir>/seed<s>)")
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--output_dir", default="runs/reproduce")
-    parser.add_argument("--epochs", type=int, help="override the profile's epochs (e.g. for a quick check)")
+    parser.add_argument("--rows", nargs="+", choices=ROLES, default=list(ROLES),
+                        help="which rows to run per dataset (default: all)")
+    parser.add_argument("--max_epochs", "--epochs", dest="epochs", type=int,
+                        help="override the bundles' epochs, the most a model trains (e.g. for a quick check)")
     parser.add_argument("--widths", type=int, nargs=4, help="override the profile's stage widths")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("widths", args.widths)) if v is not None}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    paths = reproduce(args.datasets, args.output_dir, args.data_root, args.profile, args.seeds, args.size, overrides)
+    paths = reproduce(args.datasets, args.output_dir, args.data_root, args.profile, args.seeds, args.size, overrides,
+                      args.rows)
     print(open(paths["md"]).read())
     for kind, path in paths.items():
         print(f"{kind}: {path}")

@@ -5,7 +5,8 @@ without rotations: in 3D a random affine (scale +-0.2, translation up to 3 voxel
 resized crop (area 0.5-1) and a light brightness / contrast jitter. The bundles expose each part as a config id
 (``input_size``, ``intensity_range``, ``augment``). ``field_of_view="ball"`` is ours, not the paper's: it blanks
 everything outside the disk / ball inscribed in the grid, so that a rotated view shows the same content as the
-original instead of exchanging the image corners for padding.
+original instead of exchanging the image corners for padding. ``rotate`` is ours too: training with random rotations
+by arbitrary angles, the usual alternative to a rotation-invariant network.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from monai.transforms import (
     MaskIntensity,
     RandAffined,
     RandGaussianSmoothd,
+    RandRotated,
     RandScaleCropd,
     RandScaleIntensityd,
     RandShiftIntensityd,
@@ -79,13 +81,14 @@ def classification_transforms(
     keys: str = "image",
     field_of_view: str | None = None,
     blur: float | None = None,
+    rotate: bool = False,
 ) -> Compose:
     """Dictionary transforms for items ``{"image": (C, *spatial) float in [0, 1], "label": ...}``.
 
-    Order: random augmentation (in the [0, 1] range, so padding is background), resize to ``input_size``, the
-    optional field-of-view mask (0, i.e. background), then the linear intensity map from [0, 1] to
-    ``intensity_range``. The 2D crop is resized back, so every output has the
-    same shape.
+    Order: random rotation and augmentation (in the [0, 1] range, so padding is background), resize to
+    ``input_size``, the optional field-of-view mask (0, i.e. background, so a rotated training item is masked exactly
+    like a rotated evaluation view), then the linear intensity map from [0, 1] to ``intensity_range``. The 2D crop is
+    resized back, so every output has the same shape.
 
     Args:
         spatial_dims: 2 or 3.
@@ -100,9 +103,14 @@ def classification_transforms(
             whose sigma is drawn from ``[0, blur]`` voxels per axis. Off-grid rotations resample the image, which
             low-passes it; a network that never saw a smoothed image mistakes that for a different class (see
             ``docs/trainability.md``). None or 0 adds nothing.
+        rotate: training only (ours): rotate every item about the grid centre by a random angle, uniform in
+            [-180, 180) degrees about each of the three axes in 3D (every orientation can occur, though not with
+            equal probability) and in the plane in 2D (MONAI ``RandRotated``, linear interpolation, zero padding).
+            Rotation augmentation is what one would use instead of an invariant network.
 
     Raises:
-        ValueError: bad ``spatial_dims``, ``input_size``, ``intensity_range``, ``field_of_view`` or ``blur``.
+        ValueError: bad ``spatial_dims``, ``input_size``, ``intensity_range``, ``field_of_view``, ``blur`` or
+            ``rotate``.
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
@@ -115,8 +123,13 @@ def classification_transforms(
         raise ValueError(f"field_of_view must be one of {FIELDS_OF_VIEW}, got {field_of_view!r}.")
     if blur is not None and (isinstance(blur, bool) or not isinstance(blur, (int, float)) or not 0 <= blur < 8):
         raise ValueError(f"blur must be None or a sigma in voxels in [0, 8), got {blur!r}.")
+    if not isinstance(rotate, bool):
+        raise ValueError(f"rotate must be True or False (bundle command line: --rotate_augment True), got {rotate!r}.")
     mode = "bilinear" if spatial_dims == 2 else "trilinear"
     xforms: list = []
+    if rotate:
+        xforms.append(RandRotated(keys, range_x=math.pi, range_y=math.pi, range_z=math.pi, prob=1.0, keep_size=True,
+                                  mode="bilinear", padding_mode="zeros"))
     if augment:
         if spatial_dims == 3:
             xforms += [

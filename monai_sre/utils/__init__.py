@@ -4,11 +4,13 @@ from .convert import SREConversionError, convert_to_sre, export_to_conv
 from .io import atomic_write
 from .plots import plot_sweep
 from .equivariance import GridSymmetry, equivariance_error, equivariance_errors, grid_symmetries, invariance_error
+from .grid_tta import GridTTA
 from .trainability import ActivationRecorder, layer_statistics, tracked_layers
 
 __all__ = [
     "ActivationRecorder",
     "GridSymmetry",
+    "GridTTA",
     "SREConversionError",
     "atomic_write",
     "convert_to_sre",

@@ -137,3 +137,87 @@ def test_blur_smooths_about_half_the_items_and_keeps_their_mass(spatial_dims):
     for bad in (-1.0, True, "1", 9.0):
         with pytest.raises(ValueError, match="blur"):
             classification_transforms(spatial_dims, blur=bad)
+
+
+def _blob(spatial_dims, size=24):
+    """A smooth off-centre blob well inside the inscribed ball: rotating it moves it, but nothing leaves the ball."""
+    grids = torch.meshgrid(*[torch.arange(size, dtype=torch.float32) - (size - 1) / 2] * spatial_dims, indexing="ij")
+    centre = [size / 5] + [0.0] * (spatial_dims - 1)
+    r2 = sum((g - c) ** 2 for g, c in zip(grids, centre))
+    return {"image": torch.exp(-r2 / (2 * 2.0**2))[None], "label": 1}
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_rotate_turns_training_items_keeps_their_mass_and_is_seedable(spatial_dims):
+    from monai_sre.transforms import inscribed_ball
+
+    item = _blob(spatial_dims)
+    plain = torch.as_tensor(classification_transforms(spatial_dims, field_of_view="ball")(dict(item))["image"])
+    inside = torch.from_numpy(inscribed_ball((24,) * spatial_dims).copy())
+    outs = []
+    for seed in (0, 0, 1):
+        xform = classification_transforms(spatial_dims, field_of_view="ball", rotate=True)
+        xform.set_random_state(seed)
+        outs.append(torch.as_tensor(xform(dict(item))["image"]))
+    assert torch.equal(outs[0], outs[1]) and not torch.allclose(outs[0], outs[2], atol=1e-3)
+    for out in outs:
+        assert out.shape == plain.shape and torch.all(out[:, ~inside] == 0)  # the ball mask comes after the turn
+        assert (out - plain).abs().max() > 0.5  # the blob moved
+        assert out[:, inside].sum().item() == pytest.approx(plain[:, inside].sum().item(), rel=0.02)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_rotate_draws_arbitrary_angles_under_set_determinism(spatial_dims):
+    """Under ``monai.utils.set_determinism`` a fresh recipe turns the same way; its angles are not grid steps."""
+    from monai.transforms import RandRotated
+    from monai.utils import set_determinism
+
+    def angles(n=20):
+        set_determinism(seed=0)
+        xform = classification_transforms(spatial_dims, rotate=True)
+        xform.set_random_state(seed=0)
+        turn = next(t for t in xform.transforms if isinstance(t, RandRotated))
+        drawn = []
+        for _ in range(n):
+            xform(_blob(spatial_dims, size=8))
+            drawn.append((turn.rand_rotate.x, turn.rand_rotate.y, turn.rand_rotate.z))
+        return torch.tensor(drawn)
+
+    try:
+        first, again = angles(), angles()
+    finally:
+        set_determinism(seed=None)
+    assert torch.equal(first, again)
+    in_plane = first[:, 0]
+    assert in_plane.abs().max() <= torch.pi and in_plane.min() < -1.0 and in_plane.max() > 1.0
+    assert (in_plane / (torch.pi / 2) - (in_plane / (torch.pi / 2)).round()).abs().max() > 0.1
+    if spatial_dims == 3:
+        assert torch.all(first.abs().max(dim=0).values > 1.0)  # about every axis
+
+
+@pytest.mark.parametrize("bundle", ["sre_r3d", "sre_r18"])
+def test_bundles_rotate_training_items_only_when_asked(bundle):
+    """``--rotate_augment True`` adds the rotation to ``train_transforms``; ``eval_transforms`` never rotate."""
+    import os
+
+    from monai.bundle import ConfigParser
+    from monai.transforms import RandRotated
+
+    from monai_sre.workflows import find_bundle_root
+
+    def turns(xform):
+        return any(isinstance(t, RandRotated) for t in xform.transforms)
+
+    for switch in (False, True):
+        parser = ConfigParser()
+        parser.read_config(os.path.join(find_bundle_root(bundle), "configs", "train.json"))
+        if switch:
+            parser["rotate_augment"] = True
+        assert turns(parser.get_parsed_content("train_transforms")) is switch
+        assert not turns(parser.get_parsed_content("eval_transforms"))
+
+
+def test_rotate_must_be_a_bool():
+    for bad in ("true", "False", 1, None):
+        with pytest.raises(ValueError, match="rotate must be True or False"):
+            classification_transforms(2, rotate=bad)
