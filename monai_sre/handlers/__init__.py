@@ -1,5 +1,6 @@
-"""Ignite handlers: atomic checkpoints and resume, per-epoch summary, rotated evaluation, prediction CSVs, and the
-classification post-processing and metric output transforms they share with the configs."""
+"""Ignite handlers: atomic checkpoints and resume, the training schedule (plateau rule or cosine), per-epoch summary,
+rotated evaluation, prediction CSVs, and the classification post-processing and metric output transforms they share
+with the configs."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .checkpoint import AtomicDiskSaver, ResumeFromCheckpoint, SRECheckpointLoad
 from .epoch_seed import EpochSeeder
 from .epoch_summary import EpochSummary
 from .layer_stats import LayerStatsHandler
+from .logits_output import LogitsOutput
 from .prediction_writer import PredictionWriter
 from .rotation_sweep import (
     RotationSweep,
@@ -32,21 +34,25 @@ from .segmentation_sweep import (
     summarize_segmentation_sweep,
     write_segmentation_sweep,
 )
+from .training_schedule import SCHEDULES, TrainingSchedule
 
 __all__ = [
     "MULTI_LABEL",
+    "SCHEDULES",
     "TASKS",
     "AtomicDiskSaver",
     "ClassificationOutput",
     "EpochSeeder",
     "EpochSummary",
     "LayerStatsHandler",
+    "LogitsOutput",
     "PredictionWriter",
     "ResumeFromCheckpoint",
     "RotationSweep",
     "SRECheckpointLoader",
     "SRECheckpointSaver",
     "SegmentationRotationSweep",
+    "TrainingSchedule",
     "ViewBatch",
     "apply_view",
     "check_task",

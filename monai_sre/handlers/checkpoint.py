@@ -221,8 +221,9 @@ class ResumeFromCheckpoint:
     Raises:
         TypeError: if ``load_dict`` is not a non-empty mapping.
         RuntimeError: when run, if the checkpoint cannot be read (truncated or corrupt; the message names it).
-        ValueError: when run, if the configured cosine length differs from the checkpoint's and
-            ``extend_schedule`` is False, or is shorter than the epochs already trained.
+        ValueError: when run, if the checkpoint lacks an object of ``load_dict`` (written by another configuration),
+            or if the configured cosine length differs from the checkpoint's and ``extend_schedule`` is False, or is
+            shorter than the epochs already trained.
     """
 
     def __init__(
@@ -259,6 +260,13 @@ class ResumeFromCheckpoint:
             return
         saved = read_checkpoint(self.load_path, map_location="cpu")
         load_dict = dict(self.load_dict)
+        missing = sorted(k for k in load_dict if k not in saved)
+        if missing:
+            raise ValueError(
+                f"{self.load_path} has no {missing} (it holds {sorted(saved)}): it was written by a run configured "
+                f"differently. Resume it with that configuration, or start a fresh run (resume=false or another "
+                f"output folder)."
+            )
         if self.engine_key is not None and _SCALER_KEY in saved:
             load_dict.update(_scaler_of(engine))
         cosines = {

@@ -48,7 +48,7 @@ class EpochSummary:
     Attach it to the trainer *after* the :class:`monai.handlers.ValidationHandler`, so that the line shows the
     metrics of the validation that just ran::
 
-        epoch 3/8 loss 0.4121 lr 0.0427 | val_acc 0.9375 val_auc 0.9881 | best val_acc 0.9375 (epoch 3) | 41.2s
+        epoch 3/100 | loss 0.4121 lr 0.02 | val_acc 0.9375 val_loss 0.2113 | best val_acc 0.9375 (epoch 3) | 41.2s
 
     Args:
         evaluator: the validation engine (its ``state.metrics``, ``best_metric`` and ``best_metric_epoch`` are shown);
@@ -56,8 +56,12 @@ class EpochSummary:
         optimizer: optimizer whose first param group's ``lr`` is shown; None omits it.
         loss_transform: maps ``engine.state.output`` to a float loss; the default reads ``output[0]["loss"]``.
         name: logger name; None uses ``engine.logger``.
-        history_path: if given, every epoch's record (loss, lr, metrics) is written there as JSON
-            ``{"history": [...]}`` (atomically); a resumed run keeps the earlier epochs' records.
+        history_path: if given, every epoch's record (loss, lr, metrics) is written there as JSON (atomically):
+            ``{"history": [...], "epochs_run": N, "stopped": ...}``. ``epochs_run`` is the last completed epoch;
+            ``stopped`` is None while the run goes on, then ``"converged"`` if a handler ended it through
+            ``Engine.terminate`` (the early-stopping rule of :class:`~monai_sre.handlers.TrainingSchedule`) or
+            ``"max_epochs"`` if it ran its ``max_epochs``. A resumed run keeps the earlier epochs' records, and a
+            finished run started again (no epoch left to train) still writes ``stopped``.
 
     Raises:
         TypeError: if ``loss_transform`` is not callable.
@@ -99,6 +103,7 @@ class EpochSummary:
             engine.add_event_handler(Events.EPOCH_STARTED, self._reset)
             engine.add_event_handler(Events.ITERATION_COMPLETED, self._accumulate)
             engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+            engine.add_event_handler(Events.COMPLETED, self._completed)
 
     def _reset(self, engine: Engine) -> None:
         self._sum, self._count = 0.0, 0
@@ -131,9 +136,21 @@ class EpochSummary:
                 parts.append(f"best {key} {float(best):.4f} (epoch {best_epoch})")
         parts.append(f"{time.perf_counter() - self._start:.1f}s")
         self.history.append(record)
-        if self.history_path is not None:
-            first = self.history[0]["epoch"]
-            records = [r for r in self._earlier if r.get("epoch", 0) < first] + self.history
-            atomic_write(self.history_path, json.dumps({"history": records}, indent=1))
+        self._write(engine, stopped=None)
         log = engine.logger if self.name is None else logging.getLogger(self.name)
         log.info(" | ".join(parts))
+
+    def _completed(self, engine: Engine) -> None:
+        stopped = "converged" if engine.should_terminate else "max_epochs"
+        self._write(engine, stopped)
+        log = engine.logger if self.name is None else logging.getLogger(self.name)
+        log.info(f"stopped: {stopped} after {engine.state.epoch} epochs")
+
+    def _write(self, engine: Engine, stopped: str | None) -> None:
+        """Write the history file: earlier records up to the first epoch logged here, then this run's."""
+        if self.history_path is None:
+            return
+        first = self.history[0]["epoch"] if self.history else engine.state.epoch + 1
+        records = [r for r in self._earlier if r.get("epoch", 0) < first] + self.history
+        summary = {"history": records, "epochs_run": int(engine.state.epoch), "stopped": stopped}
+        atomic_write(self.history_path, json.dumps(summary, indent=1))

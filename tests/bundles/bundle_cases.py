@@ -24,6 +24,7 @@ __all__ = ["BundleSpec", "trained"] + [  # the shared tests, collected in every 
     "test_metadata_verifies", "test_bundle_root_from_any_working_directory", "test_bundle_root_override",
     "test_baseline_is_one_override", "test_input_smoothing_reaches_the_network",
     "test_train_writes_checkpoints_and_tensorboard", "test_resume_continues_from_last_epoch",
+    "test_overlays_compose_with_train", "test_training_stops_by_the_rule_and_a_rerun_trains_nothing",
     "test_evaluate_reports_test_accuracy_and_auc", "test_evaluate_rotated_writes_table_summary_and_plot",
     "test_inference_with_rotation_check", "test_inference_keeps_good_volumes_and_lists_bad_ones",
     "test_ckpt_export_torchscript_matches_checkpoint",
@@ -114,9 +115,13 @@ def test_train_writes_checkpoints_and_tensorboard(trained, spec):
     assert sorted(os.listdir(out / "models")) == ["last.pt", "model.pt"]
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(out / "tensorboard"))
     last = torch.load(out / "models" / "last.pt", weights_only=True)
-    assert set(last) == {"model", "optimizer", "lr_scheduler", "trainer", "best_saver"}
+    assert set(last) == {"model", "optimizer", "lr_scheduler", "training_schedule", "trainer", "best_saver"}
     iters = len(wf.parser.get_parsed_content("train#dataloader"))
     assert last["trainer"]["iteration"] == iters and last["lr_scheduler"]["last_epoch"] == 1
+    assert last["training_schedule"]["schedule"] == "plateau" and last["training_schedule"]["early_stop"]["counter"] == 0
+    history = json.loads((out / "history.json").read_text())
+    assert history["stopped"] == "max_epochs" and history["epochs_run"] == 1  # TINY caps the run at 1 epoch
+    assert history["history"][0]["lr"] == wf.parser.get_parsed_content("learning_rate")
     net = wf.parser.get_parsed_content("network_def")
     net.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))  # plain state dict
     smoothed = workflow([spec.train], run_id="training", input_smoothing=0.7).parser.get_parsed_content("network_def")
@@ -125,6 +130,15 @@ def test_train_writes_checkpoints_and_tensorboard(trained, spec):
     evaluator = wf.parser.get_parsed_content("validate#evaluator")
     assert 0.0 <= evaluator.state.metrics["val_acc"] <= 1.0 and "val_auc" in evaluator.state.metrics
     assert isinstance(wf.parser.get_parsed_content("loss").loss, torch.nn.CrossEntropyLoss)
+    # val_loss is the training loss of the last epoch's weights on the whole val split
+    ds = wf.parser.get_parsed_content("validate#dataset")
+    net.load_state_dict(last["model"])
+    with torch.no_grad():
+        logits = net.eval()(torch.stack([ds[i]["image"] for i in range(len(ds))]))
+    labels = torch.stack([torch.as_tensor(ds[i]["label"]) for i in range(len(ds))])
+    expected = float(wf.parser.get_parsed_content("loss")(logits, labels))
+    assert evaluator.state.metrics["val_loss"] == pytest.approx(expected, rel=1e-5)
+    assert history["history"][0]["val_loss"] == evaluator.state.metrics["val_loss"]
 
 
 @pytest.mark.slow
@@ -139,7 +153,46 @@ def test_resume_continues_from_last_epoch(spec, trained, tiny_data, tmp_path):
     assert trainer.state.epoch == 2 and trainer.state.iteration == 2 * iters
     last = torch.load(tmp_path / "run" / "models" / "last.pt", weights_only=True)
     assert last["trainer"]["iteration"] == 2 * iters and last["lr_scheduler"]["last_epoch"] == 2
-    assert last["lr_scheduler"]["T_max"] == 2  # the cosine was stretched to the new length, not restored (lr 0)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [r["epoch"] for r in history["history"]] == [1, 2] and history["epochs_run"] == 2
+    # the checkpoint records its schedule: resuming it with the other one is refused before any training
+    with pytest.raises(Exception) as err:
+        run_workflow([spec.train], run_id="training",
+                     **{**_overrides(spec, tiny_data, tmp_path / "run"), "epochs": 3, "schedule": "cosine"})
+    from monai_sre.data import load_error
+
+    assert "trained with schedule='plateau' but this run is configured with schedule='cosine'" in load_error(err.value)
+
+
+def test_overlays_compose_with_train(spec, tiny_data, tmp_path):
+    overrides = {k: v for k, v in _overrides(spec, tiny_data, tmp_path).items() if k != "epochs"}
+    paper = workflow([spec.train, spec.configs / "paper_profile.json"], run_id="training", **overrides)
+    schedule = paper.parser.get_parsed_content("training_schedule")
+    assert schedule.schedule == "cosine" and schedule.lr_scheduler.T_max == 100  # the paper's fixed schedule
+    diagnostics = workflow([spec.train, spec.configs / "diagnostics.json"], run_id="training", **overrides)
+    handlers = diagnostics.parser.get_parsed_content("train#handlers")
+    assert type(handlers[-1]).__name__ == "LayerStatsHandler" and handlers[2] is diagnostics.parser.get_parsed_content(
+        "training_schedule")
+    default = workflow([spec.train], run_id="training").parser
+    assert default.get_parsed_content("epochs") == 100 and default.get_parsed_content("schedule") == "plateau"
+
+
+@pytest.mark.slow
+def test_training_stops_by_the_rule_and_a_rerun_trains_nothing(spec, tiny_data, tmp_path):
+    # every validation after the first "fails to improve" by min_delta 10, so patience 2 stops after epoch 3 of 6
+    rule = {**_overrides(spec, tiny_data, tmp_path), "epochs": 6, "patience": 2, "min_delta": 10.0}
+    wf = run_workflow([spec.train], run_id="training", **rule)
+    trainer = wf.parser.get_parsed_content("train#trainer")
+    assert trainer.state.epoch == 3 and wf.parser.get_parsed_content("training_schedule").converged
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["stopped"] == "converged" and history["epochs_run"] == 3 and len(history["history"]) == 3
+    last = (tmp_path / "models" / "last.pt").read_bytes()
+
+    again = run_workflow([spec.train], run_id="training", **rule)  # the same command on the finished run
+    assert again.parser.get_parsed_content("train#handlers#0").resumed_epoch == 3
+    assert again.parser.get_parsed_content("train#trainer").state.epoch == 3
+    assert (tmp_path / "models" / "last.pt").read_bytes() == last  # nothing trained, nothing saved
+    assert json.loads((tmp_path / "history.json").read_text()) == history
 
 
 @pytest.mark.slow

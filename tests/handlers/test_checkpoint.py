@@ -108,6 +108,16 @@ def test_resume_missing_file_starts_fresh_and_disabled_skips(tmp_path):
     assert off.resumed_epoch is None
 
 
+def test_resume_names_objects_the_checkpoint_lacks(tmp_path):
+    net, opt, sched = _objects()
+    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict()}, tmp_path / "last.pt")
+    engine = _trainer(net, opt, sched, [])
+    objs = {"model": net, "optimizer": opt, "training_schedule": sched}
+    ResumeFromCheckpoint(str(tmp_path / "last.pt"), objs).attach(engine)
+    with pytest.raises(ValueError, match=r"last.pt has no \['training_schedule'\] \(it holds \['model', 'optimizer'\]\)"):
+        engine.run(DATA, max_epochs=1)
+
+
 def test_best_saver_state_round_trip(tmp_path):
     net = torch.nn.Linear(1, 1)
     evaluator = Engine(lambda e, b: None)

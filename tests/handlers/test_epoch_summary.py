@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -23,7 +24,7 @@ def test_one_line_per_epoch_with_mean_loss_and_val_metrics(caplog):
     with caplog.at_level(logging.INFO, logger="test_summary"):
         trainer.run([0, 1], max_epochs=2)
     lines = [r.getMessage() for r in caplog.records if r.name == "test_summary"]
-    assert len(lines) == 2
+    assert len(lines) == 3 and lines[2] == "stopped: max_epochs after 2 epochs"
     assert lines[0].startswith("epoch 1/2 | loss 2.0000 lr 0.1 |")
     assert lines[1].startswith("epoch 2/2 | loss 0.5000 lr 0.05 |")  # the rate used during epoch 2
     assert "val_acc 0.7500 val_auc 0.5000" in lines[0] and "per_class" not in lines[0]
@@ -39,3 +40,33 @@ def test_without_evaluator_and_bad_transform():
     assert summary.history == [{"epoch": 1.0, "loss": 0.25}]
     with pytest.raises(TypeError, match="loss_transform"):
         EpochSummary(loss_transform="loss")
+
+
+def _run(history_path, stop_at=None):
+    """A trainer of two iterations per epoch logged by a fresh EpochSummary (a run started again on the same file)."""
+    trainer = Engine(lambda e, b: {"loss": 1.0 / e.state.iteration})
+    if stop_at is not None:
+        trainer.add_event_handler(Events.EPOCH_COMPLETED(once=stop_at), lambda e: e.terminate())
+    EpochSummary(history_path=history_path).attach(trainer)
+    return trainer
+
+
+@pytest.mark.parametrize("stop_at,stopped,epochs_run", [(None, "max_epochs", 4), (2, "converged", 2)])
+def test_history_records_why_and_after_how_many_epochs_the_run_stopped(tmp_path, stop_at, stopped, epochs_run):
+    path = tmp_path / "history.json"
+    seen = []
+    trainer = _run(path, stop_at)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: seen.append(json.loads(path.read_text())))
+    trainer.run([0, 1], max_epochs=4)
+    assert [(h["epochs_run"], h["stopped"]) for h in seen] == [(e, None) for e in range(1, epochs_run + 1)]
+    history = json.loads(path.read_text())
+    assert history["stopped"] == stopped and history["epochs_run"] == epochs_run
+    assert [r["epoch"] for r in history["history"]] == list(range(1, epochs_run + 1))
+
+    # started again on the finished run (restored to its last epoch, nothing left to train): records are kept
+    again = _run(path)
+    again.add_event_handler(Events.STARTED, lambda e: setattr(e.state, "epoch", epochs_run))
+    if stopped == "converged":  # the stopping rule ends the restored run at once
+        again.add_event_handler(Events.STARTED, lambda e: e.terminate())
+    again.run([0, 1], max_epochs=4 if stopped == "converged" else epochs_run)
+    assert json.loads(path.read_text()) == history

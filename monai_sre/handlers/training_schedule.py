@@ -1,0 +1,193 @@
+"""How long and at which learning rate a trainer runs: until the validation loss stops improving, or a fixed cosine."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from monai.handlers import LrScheduleHandler
+from monai.utils import IgniteInfo, min_version, optional_import
+
+Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
+EarlyStopping, _ = optional_import("ignite.handlers", IgniteInfo.OPT_IMPORT_VERSION, min_version, "EarlyStopping")
+if TYPE_CHECKING:
+    from ignite.engine import Engine
+else:
+    Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
+
+__all__ = ["SCHEDULES", "TrainingSchedule"]
+
+SCHEDULES = ("plateau", "cosine")
+
+
+def _check_number(name: str, value: Any, test: Callable[[float], bool], what: str) -> None:
+    """``ValueError`` naming ``name`` unless ``value`` is a number (not a bool) that passes ``test``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not test(value):
+        raise ValueError(f"{name} must be {what}, got {value!r}.")
+
+
+class TrainingSchedule:
+    """The learning-rate schedule and stopping rule of a classification run, one of two:
+
+    * ``"plateau"`` (train to convergence): after every validation,
+      :class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` (``mode="min"``) multiplies the learning rate by
+      ``lr_factor`` once the validation loss has not improved for more than ``lr_patience`` validations in a row,
+      and Ignite's :class:`~ignite.handlers.EarlyStopping` ends the run at the ``patience``-th validation in a row
+      whose loss is not lower than the best by more than ``min_delta``. The trainer's ``max_epochs`` caps the run.
+    * ``"cosine"``: :class:`~torch.optim.lr_scheduler.CosineAnnealingLR` over ``max_epochs``, stepped after every
+      epoch, and no early stopping (the fixed schedule of the paper).
+
+    Both learning-rate schedulers are stepped by MONAI's :class:`~monai.handlers.LrScheduleHandler`: on the
+    evaluator's ``EPOCH_COMPLETED`` (after its metrics) for ``"plateau"``, on the trainer's for ``"cosine"``. Attach
+    this handler to the trainer; it attaches to the evaluator itself, so the config needs no trainer reference among
+    the evaluator's handlers. It uses Ignite's ``EarlyStopping`` directly rather than MONAI's ``EarlyStopHandler``,
+    whose only addition (setting the trainer later) ``attach`` covers, and which keeps the state out of reach.
+
+    Exact resume: save :attr:`lr_scheduler` and this handler (its ``state_dict`` holds the early-stopping counter and
+    best score) in the checkpoint. A run that had already stopped by the rule and is started again (restored by a
+    handler attached before this one, e.g. :class:`~monai_sre.handlers.ResumeFromCheckpoint`) ends at once without
+    training; a larger ``patience`` than the stopped run's lets it train on.
+
+    Args:
+        optimizer: the trainer's optimizer.
+        evaluator: the validation engine whose ``state.metrics[metric]`` is the loss to minimise (``"plateau"``).
+        schedule: ``"plateau"`` or ``"cosine"``.
+        max_epochs: length of the cosine (``"cosine"``, required there; ignored by ``"plateau"``).
+        metric: name of the evaluator's loss metric.
+        lr_factor: factor of each learning-rate reduction, in (0, 1).
+        lr_patience: non-improving validations tolerated before a reduction (the next one reduces).
+        patience: non-improving validations in a row that end the run.
+        min_delta: how much lower than the best a validation loss must be to count as an improvement (early stopping).
+
+    Raises:
+        ValueError: for an unknown ``schedule``, a number out of range (the message names it), a ``"plateau"``
+            schedule without an evaluator, or a ``"cosine"`` one without ``max_epochs``.
+        KeyError: at a validation, if the evaluator did not compute ``metric``.
+
+    Example:
+        >>> schedule = TrainingSchedule(opt, evaluator, "plateau", patience=8)  # doctest: +SKIP
+        >>> schedule.attach(trainer)  # doctest: +SKIP
+        >>> to_save = {"lr_scheduler": schedule.lr_scheduler, "training_schedule": schedule}  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        evaluator: Engine | None = None,
+        schedule: str = "plateau",
+        max_epochs: int | None = None,
+        metric: str = "val_loss",
+        lr_factor: float = 0.2,
+        lr_patience: int = 3,
+        patience: int = 8,
+        min_delta: float = 0.0,
+    ) -> None:
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}.")
+        if not isinstance(metric, str) or not metric:
+            raise ValueError(f"metric must be a non-empty string, got {metric!r}.")
+        _check_number("lr_factor", lr_factor, lambda v: 0 < v < 1, "a number in (0, 1)")
+        _check_number("lr_patience", lr_patience, lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
+        _check_number("patience", patience, lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        _check_number("min_delta", min_delta, lambda v: v >= 0, "a number >= 0")
+        self.schedule = schedule
+        self.evaluator = evaluator
+        self.metric = metric
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.stopper: EarlyStopping | None = None  # created by attach, which gives the trainer to stop
+        self._pending: dict | None = None  # early-stopping state loaded before attach
+        if schedule == "cosine":
+            _check_number("max_epochs", max_epochs, lambda v: isinstance(v, int) and v >= 1, "an int >= 1 (cosine)")
+            self.lr_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
+            self._lr_handler = LrScheduleHandler(self.lr_scheduler, print_lr=False)
+        else:
+            if evaluator is None:
+                raise ValueError("evaluator is required for schedule='plateau': its validation loss drives the rule.")
+            self.lr_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min", factor=lr_factor, patience=lr_patience
+            )
+            self._lr_handler = LrScheduleHandler(self.lr_scheduler, print_lr=False, step_transform=self.loss)
+
+    def loss(self, evaluator: Engine) -> float:
+        """The evaluator's ``metric``; NaN becomes +inf, so a diverged validation never counts as an improvement."""
+        metrics = evaluator.state.metrics
+        if self.metric not in metrics:
+            raise KeyError(
+                f"metric {self.metric!r} was not computed by the evaluator (it has {sorted(metrics)}); add it to the "
+                f"evaluator's metrics, e.g. ignite.metrics.Loss as validate#additional_metrics#{self.metric}."
+            )
+        value = float(metrics[self.metric])
+        return math.inf if math.isnan(value) else value
+
+    @property
+    def converged(self) -> bool:
+        """True once the early-stopping rule has fired (``"plateau"`` only)."""
+        return self.stopper is not None and self.stopper.counter >= self.patience
+
+    def attach(self, engine: Engine) -> None:
+        """Attach to the trainer ``engine`` (once): the learning-rate step and, for ``"plateau"``, the stopping rule
+        on the evaluator and the check at ``Events.STARTED`` that ends an already converged run."""
+        if self.schedule == "cosine":
+            if not engine.has_event_handler(self._lr_handler, Events.EPOCH_COMPLETED):
+                self._lr_handler.attach(engine)
+            return
+        if engine.has_event_handler(self._stop_if_converged, Events.STARTED):
+            return
+        # the 4th argument is the minimum improvement (``min_delta``; ``threshold`` since Ignite 0.5.5)
+        self.stopper = EarlyStopping(self.patience, lambda ev: -self.loss(ev), engine, self.min_delta)
+        if self._pending is not None:
+            self.stopper.load_state_dict(self._pending)
+            self._pending = None
+        self._lr_handler.attach(self.evaluator)
+        self.evaluator.add_event_handler(Events.EPOCH_COMPLETED, self._check, engine)
+        engine.add_event_handler(Events.STARTED, self._stop_if_converged)
+
+    def _check(self, evaluator: Engine, trainer: Engine) -> None:
+        self.stopper(evaluator)
+        if self.converged:
+            trainer.logger.info(
+                f"Converged: {self.metric} has not improved for {self.stopper.counter} validations (patience "
+                f"{self.patience}, best {-self.stopper.best_score:.6g}); stopping after epoch {trainer.state.epoch}."
+            )
+
+    def _stop_if_converged(self, engine: Engine) -> None:
+        if self.converged:
+            engine.logger.info(
+                f"Already converged after epoch {engine.state.epoch} ({self.metric} did not improve for "
+                f"{self.stopper.counter} validations, patience {self.patience}): nothing to train. A larger patience "
+                f"trains on; resume=false starts a fresh run."
+            )
+            engine.terminate()
+
+    def state_dict(self) -> dict:
+        """``{"schedule": ..., "early_stop": {"counter", "best_score", ...}}`` (no ``early_stop`` for ``"cosine"``)."""
+        state: dict[str, Any] = {"schedule": self.schedule}
+        if self.stopper is not None:
+            state["early_stop"] = dict(self.stopper.state_dict())
+        elif self._pending is not None:
+            state["early_stop"] = dict(self._pending)
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore :meth:`state_dict`'s output.
+
+        Raises:
+            ValueError: if it was written with another ``schedule``.
+        """
+        saved = state_dict.get("schedule")
+        if saved != self.schedule:
+            raise ValueError(
+                f"the checkpoint was trained with schedule={saved!r} but this run is configured with "
+                f"schedule={self.schedule!r}; use the checkpoint's schedule, or start a fresh run (resume=false or "
+                f"another output_dir)."
+            )
+        early_stop = state_dict.get("early_stop")
+        if early_stop is None:
+            return
+        if self.stopper is None:
+            self._pending = dict(early_stop)
+        else:
+            self.stopper.load_state_dict(early_stop)

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+import torch
+from ignite.engine import Engine, Events
+
+from monai_sre.handlers import TrainingSchedule
+
+# (validation losses, patience, max_epochs, epochs the trainer runs): the rule stops at the patience-th validation in
+# a row that does not improve on the best, and max_epochs caps a run that keeps improving
+STOP_CASES = [
+    ([1.0, 0.8, 0.9, 0.85, 0.8, 0.7], 3, 10, 5),  # best 0.8 at epoch 2; epochs 3-5 are no lower
+    ([1.0, 0.9, 0.8, 0.7, 0.6, 0.5], 2, 4, 4),  # always improving: max_epochs ends it
+    ([1.0, math.nan, math.nan, 0.9], 2, 10, 3),  # a diverged (NaN) validation never counts as an improvement
+    ([1.0] * 6, 1, 10, 2),  # flat: the first repeat stops a patience-1 run
+]
+
+# (lr_patience, validation losses, learning rate of each epoch): ReduceLROnPlateau multiplies it by lr_factor at the
+# (lr_patience + 1)-th non-improving validation in a row, for the epochs after that validation
+LR_CASES = [
+    (2, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5]),
+    (0, [1.0, 2.0, 0.5, 0.6, 0.7], [1.0, 1.0, 0.5, 0.5, 0.25]),
+]
+
+
+def _engines(losses, val_every=1):
+    """A trainer that validates every ``val_every`` epochs; the evaluator's ``val_loss`` comes from ``losses``."""
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
+    trainer = Engine(lambda e, b: opt.step())
+    evaluator = Engine(lambda e, b: None)
+    values = iter(losses)
+    evaluator.add_event_handler(Events.EPOCH_COMPLETED, lambda e: e.state.metrics.update(val_loss=next(values)))
+    trainer.add_event_handler(Events.EPOCH_COMPLETED(every=val_every), lambda e: evaluator.run([0]))
+    return trainer, evaluator, opt
+
+
+def _lrs(trainer, opt):
+    lrs = []
+    trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: lrs.append(opt.param_groups[0]["lr"]))
+    return lrs
+
+
+@pytest.mark.parametrize("losses,patience,max_epochs,expected", STOP_CASES)
+def test_plateau_stops_when_validation_loss_stops_improving(losses, patience, max_epochs, expected):
+    trainer, evaluator, opt = _engines(losses)
+    schedule = TrainingSchedule(opt, evaluator, patience=patience, lr_patience=100)
+    schedule.attach(trainer)
+    schedule.attach(trainer)  # registered once
+    trainer.run([0], max_epochs=max_epochs)
+    assert trainer.state.epoch == expected
+    assert schedule.converged == (expected < max_epochs)
+
+
+def test_min_delta_counts_small_gains_as_no_improvement():
+    losses = [1.0, 0.99, 0.98, 0.97, 0.5]
+    trainer, evaluator, opt = _engines(losses)
+    TrainingSchedule(opt, evaluator, patience=2, min_delta=0.05).attach(trainer)
+    trainer.run([0], max_epochs=5)
+    assert trainer.state.epoch == 3  # 0.99 and 0.98 are within 0.05 of the best 1.0
+
+
+@pytest.mark.parametrize("lr_patience,losses,expected", LR_CASES)
+def test_plateau_reduces_the_learning_rate_after_lr_patience_validations(lr_patience, losses, expected):
+    trainer, evaluator, opt = _engines(losses)
+    lrs = _lrs(trainer, opt)
+    TrainingSchedule(opt, evaluator, lr_factor=0.5, lr_patience=lr_patience, patience=100).attach(trainer)
+    trainer.run([0], max_epochs=len(losses))
+    assert lrs == pytest.approx(expected)
+
+
+def test_patience_counts_validations_not_epochs():
+    trainer, evaluator, opt = _engines([1.0, 1.0, 1.0, 1.0], val_every=2)
+    lrs = _lrs(trainer, opt)
+    schedule = TrainingSchedule(opt, evaluator, lr_factor=0.5, lr_patience=0, patience=2)
+    schedule.attach(trainer)
+    trainer.run([0], max_epochs=10)
+    assert trainer.state.epoch == 6  # validations after epochs 2, 4 and 6
+    assert lrs == pytest.approx([1.0] * 4 + [0.5] * 2)  # stepped at the validation after epoch 4 only
+
+
+def test_cosine_follows_max_epochs_and_never_stops():
+    trainer, evaluator, opt = _engines([1.0] * 4)
+    lrs = _lrs(trainer, opt)
+    schedule = TrainingSchedule(opt, evaluator, schedule="cosine", max_epochs=4, patience=1)
+    schedule.attach(trainer)
+    trainer.run([0], max_epochs=4)
+    assert trainer.state.epoch == 4 and not schedule.converged
+    assert lrs == pytest.approx([(1 + math.cos(math.pi * t / 4)) / 2 for t in range(4)])
+    assert isinstance(schedule.lr_scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert schedule.state_dict() == {"schedule": "cosine"}
+
+
+def test_state_round_trip_ends_a_converged_run_at_once(caplog):
+    trainer, evaluator, opt = _engines([1.0, 1.0, 1.0])
+    schedule = TrainingSchedule(opt, evaluator, patience=2)
+    schedule.attach(trainer)
+    trainer.run([0], max_epochs=10)
+    assert trainer.state.epoch == 3 and schedule.converged
+    state = schedule.state_dict()
+    assert state["early_stop"]["counter"] == 2 and state["early_stop"]["best_score"] == -1.0
+
+    # a new run restored from that state (loaded before attach, as a config builds it) trains no epoch
+    trainer2, evaluator2, opt2 = _engines([])
+    restored = TrainingSchedule(opt2, evaluator2, patience=2)
+    restored.load_state_dict(state)
+    assert restored.state_dict() == state
+    restored.attach(trainer2)
+    trained = []
+    trainer2.add_event_handler(Events.EPOCH_STARTED, lambda e: trained.append(e.state.epoch))
+    with caplog.at_level(logging.INFO):
+        trainer2.run([0], max_epochs=10)
+    assert trained == [] and trainer2.should_terminate
+    assert "Already converged" in caplog.text
+
+    # a larger patience than the stopped run's trains on
+    trainer3, evaluator3, opt3 = _engines([0.5, 0.6, 0.7])
+    longer = TrainingSchedule(opt3, evaluator3, patience=3)
+    longer.attach(trainer3)
+    longer.load_state_dict(state)
+    trainer3.run([0], max_epochs=3)
+    assert trainer3.state.epoch == 3 and not longer.converged
+
+
+def test_plateau_lr_state_resumes_exactly():
+    losses = [1.0, 1.0, 0.9, 1.0, 1.0, 1.0]
+    ref_trainer, ref_eval, ref_opt = _engines(losses)
+    ref_lrs = _lrs(ref_trainer, ref_opt)
+    ref = TrainingSchedule(ref_opt, ref_eval, lr_factor=0.5, lr_patience=1, patience=100)
+    ref.attach(ref_trainer)
+    ref_trainer.run([0], max_epochs=6)
+
+    first, first_eval, first_opt = _engines(losses[:4])
+    lrs = _lrs(first, first_opt)
+    part = TrainingSchedule(first_opt, first_eval, lr_factor=0.5, lr_patience=1, patience=100)
+    part.attach(first)
+    first.run([0], max_epochs=4)
+    assert part.lr_scheduler.num_bad_epochs == 1  # split inside a plateau
+    saved = {"opt": first_opt.state_dict(), "lr": part.lr_scheduler.state_dict(), "rule": part.state_dict()}
+
+    second, second_eval, second_opt = _engines(losses[4:])
+    rest = TrainingSchedule(second_opt, second_eval, lr_factor=0.5, lr_patience=1, patience=100)
+    second_opt.load_state_dict(saved["opt"])
+    rest.lr_scheduler.load_state_dict(saved["lr"])
+    rest.load_state_dict(saved["rule"])
+    rest.attach(second)
+    rest_lrs = _lrs(second, second_opt)
+    second.load_state_dict({"epoch": 4, "max_epochs": 6, "epoch_length": 1})
+    second.run([0])
+    assert lrs + rest_lrs == ref_lrs and rest.state_dict() == ref.state_dict()
+    assert ref_lrs == [1.0] * 5 + [0.5]
+
+
+def test_missing_metric_names_it():
+    trainer = Engine(lambda e, b: None)
+    evaluator = Engine(lambda e, b: None)
+    evaluator.add_event_handler(Events.EPOCH_COMPLETED, lambda e: e.state.metrics.update(val_acc=1.0))
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: evaluator.run([0]))
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
+    TrainingSchedule(opt, evaluator).attach(trainer)
+    with pytest.raises(KeyError, match=r"metric 'val_loss' was not computed by the evaluator \(it has \['val_acc'\]\)"):
+        trainer.run([0], max_epochs=1)
+
+
+def test_switching_schedule_on_resume_is_refused():
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
+    with pytest.raises(ValueError, match="trained with schedule='cosine' but this run is configured with schedule='plateau'"):
+        TrainingSchedule(opt, Engine(lambda e, b: None)).load_state_dict({"schedule": "cosine"})
+
+
+@pytest.mark.parametrize(
+    "kwargs,error",
+    [
+        ({"schedule": "step"}, "schedule must be one of"),
+        ({"lr_factor": 1.0}, r"lr_factor must be a number in \(0, 1\), got 1.0"),
+        ({"lr_factor": "0.2"}, "lr_factor must be a number"),
+        ({"lr_patience": -1}, "lr_patience must be an int >= 0, got -1"),
+        ({"patience": 0}, "patience must be an int >= 1, got 0"),
+        ({"patience": 2.5}, "patience must be an int >= 1, got 2.5"),
+        ({"min_delta": -0.1}, "min_delta must be a number >= 0"),
+        ({"metric": ""}, "metric must be a non-empty string"),
+        ({"schedule": "cosine"}, "max_epochs must be an int >= 1"),
+        ({"evaluator": None}, "evaluator is required for schedule='plateau'"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, error):
+    opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
+    with pytest.raises(ValueError, match=error):
+        TrainingSchedule(opt, **{"evaluator": Engine(lambda e, b: None), **kwargs})
