@@ -1,4 +1,5 @@
-"""How long and at which learning rate a trainer runs: until the validation loss stops improving, or a fixed cosine."""
+"""How long and at which learning rate a trainer runs: until the training loss has converged (or the validation loss
+stops improving), or a fixed cosine."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from monai.handlers import LrScheduleHandler
 from monai.utils import IgniteInfo, min_version, optional_import
+
+from monai_sre.handlers.epoch_summary import _default_loss
 
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
 EarlyStopping, _ = optional_import("ignite.handlers", IgniteInfo.OPT_IMPORT_VERSION, min_version, "EarlyStopping")
@@ -31,35 +34,47 @@ def _check_number(name: str, value: Any, test: Callable[[float], bool], what: st
 class TrainingSchedule:
     """The learning-rate schedule and stopping rule of a classification run, one of two:
 
-    * ``"plateau"`` (train to convergence): after every validation,
-      :class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` (``mode="min"``) multiplies the learning rate by
-      ``lr_factor`` once the validation loss has not improved for more than ``lr_patience`` validations in a row,
-      and Ignite's :class:`~ignite.handlers.EarlyStopping` ends the run at the ``patience``-th validation in a row
-      whose loss is not lower than the best by more than ``min_delta``. The trainer's ``max_epochs`` caps the run.
+    * ``"plateau"`` (train to convergence, the default):
+
+      - after every epoch, :class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` (``mode="min"``) watches the epoch's
+        mean *training* loss and multiplies the learning rate by ``lr_factor`` once that loss has not reached a new
+        minimum for more than ``lr_patience`` epochs in a row;
+      - the run has **converged** when the training loss reaches such a plateau again after ``lr_reductions``
+        reductions: the optimiser no longer makes progress even at the smallest learning rate, so the run ends;
+      - independently, Ignite's :class:`~ignite.handlers.EarlyStopping` ends the run at the ``patience``-th
+        validation in a row whose ``metric`` (the validation loss) is not lower than the best by more than
+        ``min_delta``: a guard against training on while the model only overfits;
+      - the trainer's ``max_epochs`` caps the run.
+
+      The learning rate follows the training loss rather than the validation loss because the training loss is an
+      average over the whole training split: on small validation splits (78-98 images) the validation loss of a
+      network with BatchNorm jumps by a factor of two between epochs, and a schedule driven by it lowers the
+      learning rate at the first lucky dip (see ``docs/trainability.md``).
     * ``"cosine"``: :class:`~torch.optim.lr_scheduler.CosineAnnealingLR` over ``max_epochs``, stepped after every
       epoch, and no early stopping (the fixed schedule of the paper).
 
-    Both learning-rate schedulers are stepped by MONAI's :class:`~monai.handlers.LrScheduleHandler`: on the
-    evaluator's ``EPOCH_COMPLETED`` (after its metrics) for ``"plateau"``, on the trainer's for ``"cosine"``. Attach
-    this handler to the trainer; it attaches to the evaluator itself, so the config needs no trainer reference among
-    the evaluator's handlers. It uses Ignite's ``EarlyStopping`` directly rather than MONAI's ``EarlyStopHandler``,
-    whose only addition (setting the trainer later) ``attach`` covers, and which keeps the state out of reach.
+    Attach this handler to the trainer; it attaches the validation guard to the evaluator itself, so the config needs
+    no trainer reference among the evaluator's handlers.
 
-    Exact resume: save :attr:`lr_scheduler` and this handler (its ``state_dict`` holds the early-stopping counter and
-    best score) in the checkpoint. A run that had already stopped by the rule and is started again (restored by a
-    handler attached before this one, e.g. :class:`~monai_sre.handlers.ResumeFromCheckpoint`) ends at once without
-    training; a larger ``patience`` than the stopped run's lets it train on.
+    Exact resume: save :attr:`lr_scheduler` and this handler (its ``state_dict`` holds the number of reductions, why
+    the run stopped, and the early-stopping counter and best score) in the checkpoint. A run that had already stopped
+    by the rule and is started again (restored by a handler attached before this one, e.g.
+    :class:`~monai_sre.handlers.ResumeFromCheckpoint`) ends at once without training.
 
     Args:
         optimizer: the trainer's optimizer.
-        evaluator: the validation engine whose ``state.metrics[metric]`` is the loss to minimise (``"plateau"``).
+        evaluator: the validation engine whose ``state.metrics[metric]`` is the loss the guard watches
+            (``"plateau"``).
         schedule: ``"plateau"`` or ``"cosine"``.
         max_epochs: length of the cosine (``"cosine"``, required there; ignored by ``"plateau"``).
         metric: name of the evaluator's loss metric.
         lr_factor: factor of each learning-rate reduction, in (0, 1).
-        lr_patience: non-improving validations tolerated before a reduction (the next one reduces).
-        patience: non-improving validations in a row that end the run.
-        min_delta: how much lower than the best a validation loss must be to count as an improvement (early stopping).
+        lr_patience: epochs without a new minimum of the training loss tolerated before a reduction.
+        lr_reductions: reductions before convergence; the next plateau of the training loss ends the run.
+        patience: non-improving validations in a row that end the run (the overfitting guard).
+        min_delta: how much lower than the best a validation loss must be to count as an improvement (guard).
+        loss_transform: maps the trainer's ``state.output`` to the iteration's loss; the default reads MONAI's
+            ``output[0]["loss"]``.
 
     Raises:
         ValueError: for an unknown ``schedule``, a number out of range (the message names it), a ``"plateau"``
@@ -67,7 +82,7 @@ class TrainingSchedule:
         KeyError: at a validation, if the evaluator did not compute ``metric``.
 
     Example:
-        >>> schedule = TrainingSchedule(opt, evaluator, "plateau", patience=8)  # doctest: +SKIP
+        >>> schedule = TrainingSchedule(opt, evaluator, "plateau", patience=20)  # doctest: +SKIP
         >>> schedule.attach(trainer)  # doctest: +SKIP
         >>> to_save = {"lr_scheduler": schedule.lr_scheduler, "training_schedule": schedule}  # doctest: +SKIP
     """
@@ -80,36 +95,45 @@ class TrainingSchedule:
         max_epochs: int | None = None,
         metric: str = "val_loss",
         lr_factor: float = 0.2,
-        lr_patience: int = 3,
-        patience: int = 8,
+        lr_patience: int = 4,
+        lr_reductions: int = 2,
+        patience: int = 20,
         min_delta: float = 0.0,
+        loss_transform: Callable[[Any], float] = _default_loss,
     ) -> None:
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}.")
         if not isinstance(metric, str) or not metric:
             raise ValueError(f"metric must be a non-empty string, got {metric!r}.")
+        if not callable(loss_transform):
+            raise TypeError(f"loss_transform must be callable, got {type(loss_transform).__name__}.")
         _check_number("lr_factor", lr_factor, lambda v: 0 < v < 1, "a number in (0, 1)")
         _check_number("lr_patience", lr_patience, lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
+        _check_number("lr_reductions", lr_reductions, lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
         _check_number("patience", patience, lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
         _check_number("min_delta", min_delta, lambda v: v >= 0, "a number >= 0")
         self.schedule = schedule
         self.evaluator = evaluator
         self.metric = metric
         self.patience = patience
+        self.lr_reductions = lr_reductions
         self.min_delta = float(min_delta)
+        self.loss_transform = loss_transform
+        self.reductions = 0  # learning-rate reductions so far
+        self.stopped_by: str | None = None  # "training loss" once converged by the plateau rule
         self.stopper: EarlyStopping | None = None  # created by attach, which gives the trainer to stop
         self._pending: dict | None = None  # early-stopping state loaded before attach
+        self._sum, self._count = 0.0, 0
         if schedule == "cosine":
             _check_number("max_epochs", max_epochs, lambda v: isinstance(v, int) and v >= 1, "an int >= 1 (cosine)")
             self.lr_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
             self._lr_handler = LrScheduleHandler(self.lr_scheduler, print_lr=False)
         else:
             if evaluator is None:
-                raise ValueError("evaluator is required for schedule='plateau': its validation loss drives the rule.")
+                raise ValueError("evaluator is required for schedule='plateau': its validation loss is the guard.")
             self.lr_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode="min", factor=lr_factor, patience=lr_patience
             )
-            self._lr_handler = LrScheduleHandler(self.lr_scheduler, print_lr=False, step_transform=self.loss)
 
     def loss(self, evaluator: Engine) -> float:
         """The evaluator's ``metric``; NaN becomes +inf, so a diverged validation never counts as an improvement."""
@@ -124,11 +148,11 @@ class TrainingSchedule:
 
     @property
     def converged(self) -> bool:
-        """True once the early-stopping rule has fired (``"plateau"`` only)."""
-        return self.stopper is not None and self.stopper.counter >= self.patience
+        """True once the rule has ended the run (``"plateau"`` only): training-loss convergence or the guard."""
+        return self.stopped_by is not None or (self.stopper is not None and self.stopper.counter >= self.patience)
 
     def attach(self, engine: Engine) -> None:
-        """Attach to the trainer ``engine`` (once): the learning-rate step and, for ``"plateau"``, the stopping rule
+        """Attach to the trainer ``engine`` (once): the learning-rate step and, for ``"plateau"``, the rule, the guard
         on the evaluator and the check at ``Events.STARTED`` that ends an already converged run."""
         if self.schedule == "cosine":
             if not engine.has_event_handler(self._lr_handler, Events.EPOCH_COMPLETED):
@@ -141,30 +165,65 @@ class TrainingSchedule:
         if self._pending is not None:
             self.stopper.load_state_dict(self._pending)
             self._pending = None
-        self._lr_handler.attach(self.evaluator)
+        engine.add_event_handler(Events.EPOCH_STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._accumulate)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self._step)
         self.evaluator.add_event_handler(Events.EPOCH_COMPLETED, self._check, engine)
         engine.add_event_handler(Events.STARTED, self._stop_if_converged)
 
+    def _reset(self, engine: Engine) -> None:
+        self._sum, self._count = 0.0, 0
+
+    def _accumulate(self, engine: Engine) -> None:
+        self._sum += float(self.loss_transform(engine.state.output))
+        self._count += 1
+
+    def _step(self, engine: Engine) -> None:
+        """End of an epoch: step the plateau scheduler on the mean training loss; converge at the plateau that comes
+        after ``lr_reductions`` reductions."""
+        mean = self._sum / self._count if self._count else math.nan
+        mean = math.inf if math.isnan(mean) else mean
+        before = [g["lr"] for g in self.lr_scheduler.optimizer.param_groups]
+        self.lr_scheduler.step(mean)
+        after = [g["lr"] for g in self.lr_scheduler.optimizer.param_groups]
+        if any(a < b for a, b in zip(after, before)):
+            self.reductions += 1
+            if self.reductions > self.lr_reductions:
+                # the run ends here: leave the last learning rate in place, so that the checkpoint shows what it ran at
+                for group, lr in zip(self.lr_scheduler.optimizer.param_groups, before):
+                    group["lr"] = lr
+                self.stopped_by = "training loss"
+                engine.logger.info(
+                    f"Converged: the training loss ({mean:.6g}) stopped improving after {self.lr_reductions} "
+                    f"learning-rate reductions; stopping after epoch {engine.state.epoch}."
+                )
+                engine.terminate()
+
     def _check(self, evaluator: Engine, trainer: Engine) -> None:
+        if self.converged:  # already ended by the training-loss rule this epoch
+            return
         self.stopper(evaluator)
         if self.converged:
             trainer.logger.info(
-                f"Converged: {self.metric} has not improved for {self.stopper.counter} validations (patience "
+                f"Stopping: {self.metric} has not improved for {self.stopper.counter} validations (patience "
                 f"{self.patience}, best {-self.stopper.best_score:.6g}); stopping after epoch {trainer.state.epoch}."
             )
 
     def _stop_if_converged(self, engine: Engine) -> None:
         if self.converged:
             engine.logger.info(
-                f"Already converged after epoch {engine.state.epoch} ({self.metric} did not improve for "
-                f"{self.stopper.counter} validations, patience {self.patience}): nothing to train. A larger patience "
-                f"trains on; resume=false starts a fresh run."
+                f"Already converged after epoch {engine.state.epoch}: nothing to train. A larger patience or "
+                f"lr_reductions trains on; resume=false starts a fresh run."
             )
             engine.terminate()
 
     def state_dict(self) -> dict:
-        """``{"schedule": ..., "early_stop": {"counter", "best_score", ...}}`` (no ``early_stop`` for ``"cosine"``)."""
+        """``{"schedule", "reductions", "stopped_by", "early_stop": {"counter", "best_score", ...}}`` (``"cosine"``:
+        only ``schedule``)."""
         state: dict[str, Any] = {"schedule": self.schedule}
+        if self.schedule == "cosine":
+            return state
+        state.update(reductions=self.reductions, stopped_by=self.stopped_by)
         if self.stopper is not None:
             state["early_stop"] = dict(self.stopper.state_dict())
         elif self._pending is not None:
@@ -172,7 +231,7 @@ class TrainingSchedule:
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore :meth:`state_dict`'s output.
+        """Restore :meth:`state_dict`'s output. A larger ``lr_reductions`` than the saved run's lets it train on.
 
         Raises:
             ValueError: if it was written with another ``schedule``.
@@ -184,6 +243,9 @@ class TrainingSchedule:
                 f"schedule={self.schedule!r}; use the checkpoint's schedule, or start a fresh run (resume=false or "
                 f"another output_dir)."
             )
+        self.reductions = int(state_dict.get("reductions", 0))
+        stopped_by = state_dict.get("stopped_by")
+        self.stopped_by = stopped_by if stopped_by is not None and self.reductions > self.lr_reductions else None
         early_stop = state_dict.get("early_stop")
         if early_stop is None:
             return

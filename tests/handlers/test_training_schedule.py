@@ -9,8 +9,8 @@ from ignite.engine import Engine, Events
 
 from monai_sre.handlers import TrainingSchedule
 
-# (validation losses, patience, max_epochs, epochs the trainer runs): the rule stops at the patience-th validation in
-# a row that does not improve on the best, and max_epochs caps a run that keeps improving
+# (validation losses, patience, max_epochs, epochs the trainer runs), the training loss always improving: the guard
+# stops at the patience-th validation in a row that does not improve on the best, and max_epochs caps a run
 STOP_CASES = [
     ([1.0, 0.8, 0.9, 0.85, 0.8, 0.7], 3, 10, 5),  # best 0.8 at epoch 2; epochs 3-5 are no lower
     ([1.0, 0.9, 0.8, 0.7, 0.6, 0.5], 2, 4, 4),  # always improving: max_epochs ends it
@@ -18,20 +18,23 @@ STOP_CASES = [
     ([1.0] * 6, 1, 10, 2),  # flat: the first repeat stops a patience-1 run
 ]
 
-# (lr_patience, validation losses, learning rate of each epoch): ReduceLROnPlateau multiplies it by lr_factor at the
-# (lr_patience + 1)-th non-improving validation in a row, for the epochs after that validation
+# (lr_patience, training losses, learning rate of each epoch): ReduceLROnPlateau multiplies it by lr_factor after the
+# (lr_patience + 1)-th epoch in a row whose mean training loss is no new minimum
 LR_CASES = [
     (2, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5]),
     (0, [1.0, 2.0, 0.5, 0.6, 0.7], [1.0, 1.0, 0.5, 0.5, 0.25]),
+    (0, [1.0, math.nan, 0.5], [1.0, 1.0, 0.5]),  # a NaN training loss is no improvement
 ]
 
 
-def _engines(losses, val_every=1):
-    """A trainer that validates every ``val_every`` epochs; the evaluator's ``val_loss`` comes from ``losses``."""
+def _engines(val_losses, train_losses=None, val_every=1):
+    """A trainer of one iteration per epoch whose loss comes from ``train_losses`` (default: always improving), and an
+    evaluator run every ``val_every`` epochs whose ``val_loss`` comes from ``val_losses``."""
     opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
-    trainer = Engine(lambda e, b: opt.step())
+    train = iter(train_losses if train_losses is not None else [1.0 / (k + 1) for k in range(1000)])
+    trainer = Engine(lambda e, b: [{"loss": torch.tensor(next(train))}])
     evaluator = Engine(lambda e, b: None)
-    values = iter(losses)
+    values = iter(val_losses)
     evaluator.add_event_handler(Events.EPOCH_COMPLETED, lambda e: e.state.metrics.update(val_loss=next(values)))
     trainer.add_event_handler(Events.EPOCH_COMPLETED(every=val_every), lambda e: evaluator.run([0]))
     return trainer, evaluator, opt
@@ -44,7 +47,7 @@ def _lrs(trainer, opt):
 
 
 @pytest.mark.parametrize("losses,patience,max_epochs,expected", STOP_CASES)
-def test_plateau_stops_when_validation_loss_stops_improving(losses, patience, max_epochs, expected):
+def test_guard_stops_when_validation_loss_stops_improving(losses, patience, max_epochs, expected):
     trainer, evaluator, opt = _engines(losses)
     schedule = TrainingSchedule(opt, evaluator, patience=patience, lr_patience=100)
     schedule.attach(trainer)
@@ -63,22 +66,41 @@ def test_min_delta_counts_small_gains_as_no_improvement():
 
 
 @pytest.mark.parametrize("lr_patience,losses,expected", LR_CASES)
-def test_plateau_reduces_the_learning_rate_after_lr_patience_validations(lr_patience, losses, expected):
-    trainer, evaluator, opt = _engines(losses)
+def test_learning_rate_follows_the_training_loss(lr_patience, losses, expected):
+    trainer, evaluator, opt = _engines([1.0 / (k + 1) for k in range(len(losses))], train_losses=losses)
     lrs = _lrs(trainer, opt)
-    TrainingSchedule(opt, evaluator, lr_factor=0.5, lr_patience=lr_patience, patience=100).attach(trainer)
+    TrainingSchedule(opt, evaluator, lr_factor=0.5, lr_patience=lr_patience, lr_reductions=10, patience=100).attach(
+        trainer)
     trainer.run([0], max_epochs=len(losses))
     assert lrs == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("lr_patience,lr_reductions", [(0, 0), (1, 2), (3, 1)])
+def test_converges_at_the_plateau_after_lr_reductions(lr_patience, lr_reductions, caplog):
+    """A flat training loss with a validation loss that keeps improving: reductions every lr_patience + 1 epochs,
+    and the run ends at the plateau after the last allowed one, with the learning rate it ran at."""
+    n = 50
+    trainer, evaluator, opt = _engines([1.0 / (k + 1) for k in range(n)], train_losses=[1.0] * n)
+    lrs = _lrs(trainer, opt)
+    schedule = TrainingSchedule(opt, evaluator, lr_factor=0.5, lr_patience=lr_patience, lr_reductions=lr_reductions,
+                                patience=100)
+    schedule.attach(trainer)
+    with caplog.at_level(logging.INFO):
+        trainer.run([0], max_epochs=n)
+    period = lr_patience + 1  # the first epoch sets the best loss; each later reduction comes period epochs after
+    assert trainer.state.epoch == 1 + (lr_reductions + 1) * period
+    assert schedule.converged and schedule.stopped_by == "training loss" and schedule.reductions == lr_reductions + 1
+    assert lrs == pytest.approx([0.5 ** (max(k - 1, 0) // period) for k in range(trainer.state.epoch)])
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5 ** lr_reductions)
+    assert "Converged: the training loss" in caplog.text
+
+
 def test_patience_counts_validations_not_epochs():
     trainer, evaluator, opt = _engines([1.0, 1.0, 1.0, 1.0], val_every=2)
-    lrs = _lrs(trainer, opt)
-    schedule = TrainingSchedule(opt, evaluator, lr_factor=0.5, lr_patience=0, patience=2)
+    schedule = TrainingSchedule(opt, evaluator, patience=2)
     schedule.attach(trainer)
     trainer.run([0], max_epochs=10)
-    assert trainer.state.epoch == 6  # validations after epochs 2, 4 and 6
-    assert lrs == pytest.approx([1.0] * 4 + [0.5] * 2)  # stepped at the validation after epoch 4 only
+    assert trainer.state.epoch == 6  # validations after epochs 2, 4 and 6: the best, then two without a gain
 
 
 def test_cosine_follows_max_epochs_and_never_stops():
@@ -101,6 +123,7 @@ def test_state_round_trip_ends_a_converged_run_at_once(caplog):
     assert trainer.state.epoch == 3 and schedule.converged
     state = schedule.state_dict()
     assert state["early_stop"]["counter"] == 2 and state["early_stop"]["best_score"] == -1.0
+    assert state["reductions"] == 0 and state["stopped_by"] is None
 
     # a new run restored from that state (loaded before attach, as a config builds it) trains no epoch
     trainer2, evaluator2, opt2 = _engines([])
@@ -124,24 +147,40 @@ def test_state_round_trip_ends_a_converged_run_at_once(caplog):
     assert trainer3.state.epoch == 3 and not longer.converged
 
 
+def test_a_run_converged_by_the_training_loss_trains_on_only_with_more_reductions():
+    trainer, evaluator, opt = _engines([1.0 / (k + 1) for k in range(10)], train_losses=[1.0] * 10)
+    schedule = TrainingSchedule(opt, evaluator, lr_patience=0, lr_reductions=1, patience=100)
+    schedule.attach(trainer)
+    trainer.run([0], max_epochs=10)
+    state = schedule.state_dict()
+    assert trainer.state.epoch == 3 and state["stopped_by"] == "training loss" and state["reductions"] == 2
+    same = TrainingSchedule(opt, evaluator, lr_patience=0, lr_reductions=1, patience=100)
+    same.load_state_dict(state)
+    assert same.converged
+    more = TrainingSchedule(opt, evaluator, lr_patience=0, lr_reductions=3, patience=100)
+    more.load_state_dict(state)
+    assert not more.converged and more.reductions == 2
+
+
 def test_plateau_lr_state_resumes_exactly():
     losses = [1.0, 1.0, 0.9, 1.0, 1.0, 1.0]
-    ref_trainer, ref_eval, ref_opt = _engines(losses)
+    val = [1.0 / (k + 1) for k in range(6)]
+    ref_trainer, ref_eval, ref_opt = _engines(val, train_losses=losses)
     ref_lrs = _lrs(ref_trainer, ref_opt)
-    ref = TrainingSchedule(ref_opt, ref_eval, lr_factor=0.5, lr_patience=1, patience=100)
+    ref = TrainingSchedule(ref_opt, ref_eval, lr_factor=0.5, lr_patience=1, lr_reductions=5, patience=100)
     ref.attach(ref_trainer)
     ref_trainer.run([0], max_epochs=6)
 
-    first, first_eval, first_opt = _engines(losses[:4])
+    first, first_eval, first_opt = _engines(val[:4], train_losses=losses[:4])
     lrs = _lrs(first, first_opt)
-    part = TrainingSchedule(first_opt, first_eval, lr_factor=0.5, lr_patience=1, patience=100)
+    part = TrainingSchedule(first_opt, first_eval, lr_factor=0.5, lr_patience=1, lr_reductions=5, patience=100)
     part.attach(first)
     first.run([0], max_epochs=4)
     assert part.lr_scheduler.num_bad_epochs == 1  # split inside a plateau
     saved = {"opt": first_opt.state_dict(), "lr": part.lr_scheduler.state_dict(), "rule": part.state_dict()}
 
-    second, second_eval, second_opt = _engines(losses[4:])
-    rest = TrainingSchedule(second_opt, second_eval, lr_factor=0.5, lr_patience=1, patience=100)
+    second, second_eval, second_opt = _engines(val[4:], train_losses=losses[4:])
+    rest = TrainingSchedule(second_opt, second_eval, lr_factor=0.5, lr_patience=1, lr_reductions=5, patience=100)
     second_opt.load_state_dict(saved["opt"])
     rest.lr_scheduler.load_state_dict(saved["lr"])
     rest.load_state_dict(saved["rule"])
@@ -177,6 +216,7 @@ def test_switching_schedule_on_resume_is_refused():
         ({"lr_factor": 1.0}, r"lr_factor must be a number in \(0, 1\), got 1.0"),
         ({"lr_factor": "0.2"}, "lr_factor must be a number"),
         ({"lr_patience": -1}, "lr_patience must be an int >= 0, got -1"),
+        ({"lr_reductions": 1.5}, "lr_reductions must be an int >= 0, got 1.5"),
         ({"patience": 0}, "patience must be an int >= 1, got 0"),
         ({"patience": 2.5}, "patience must be an int >= 1, got 2.5"),
         ({"min_delta": -0.1}, "min_delta must be a number >= 0"),
