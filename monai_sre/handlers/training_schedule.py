@@ -37,19 +37,21 @@ class TrainingSchedule:
     * ``"plateau"`` (train to convergence, the default):
 
       - after every epoch, :class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` (``mode="min"``) watches the epoch's
-        mean *training* loss and multiplies the learning rate by ``lr_factor`` once that loss has not reached a new
-        minimum for more than ``lr_patience`` epochs in a row;
+        mean *training* loss and multiplies the learning rate by ``lr_factor`` once that loss has not gone below its
+        minimum by more than ``lr_threshold`` (absolute, in the loss's units) for more than ``lr_patience`` epochs in
+        a row;
       - the run has **converged** when the training loss reaches such a plateau again after ``lr_reductions``
         reductions: the optimiser no longer makes progress even at the smallest learning rate, so the run ends;
-      - independently, Ignite's :class:`~ignite.handlers.EarlyStopping` ends the run at the ``patience``-th
-        validation in a row whose ``metric`` (the validation loss) is not lower than the best by more than
-        ``min_delta``: a guard against training on while the model only overfits;
+      - optionally (``patience`` not None), Ignite's :class:`~ignite.handlers.EarlyStopping` ends the run at the
+        ``patience``-th validation in a row whose ``metric`` (the validation loss) is not lower than the best by more
+        than ``min_delta``: a guard against training on while the model only overfits. The best checkpoint is chosen
+        on validation either way;
       - the trainer's ``max_epochs`` caps the run.
 
-      The learning rate follows the training loss rather than the validation loss because the training loss is an
-      average over the whole training split: on small validation splits (78-98 images) the validation loss of a
-      network with BatchNorm jumps by a factor of two between epochs, and a schedule driven by it lowers the
-      learning rate at the first lucky dip (see ``docs/trainability.md``).
+      The rule follows the training loss rather than the validation loss because the training loss is an average
+      over the whole training split: on small validation splits (78-98 images) the validation loss of a network with
+      BatchNorm jumps by a factor of two or more between epochs, and a rule driven by it lowers the learning rate, or
+      stops, at the first lucky dip (see ``docs/trainability.md``).
     * ``"cosine"``: :class:`~torch.optim.lr_scheduler.CosineAnnealingLR` over ``max_epochs``, stepped after every
       epoch, and no early stopping (the fixed schedule of the paper).
 
@@ -70,8 +72,9 @@ class TrainingSchedule:
         metric: name of the evaluator's loss metric.
         lr_factor: factor of each learning-rate reduction, in (0, 1).
         lr_patience: epochs without a new minimum of the training loss tolerated before a reduction.
+        lr_threshold: how much lower than its minimum the training loss must be to count as a new one.
         lr_reductions: reductions before convergence; the next plateau of the training loss ends the run.
-        patience: non-improving validations in a row that end the run (the overfitting guard).
+        patience: non-improving validations in a row that end the run (the overfitting guard); None: no guard.
         min_delta: how much lower than the best a validation loss must be to count as an improvement (guard).
         loss_transform: maps the trainer's ``state.output`` to the iteration's loss; the default reads MONAI's
             ``output[0]["loss"]``.
@@ -82,7 +85,7 @@ class TrainingSchedule:
         KeyError: at a validation, if the evaluator did not compute ``metric``.
 
     Example:
-        >>> schedule = TrainingSchedule(opt, evaluator, "plateau", patience=20)  # doctest: +SKIP
+        >>> schedule = TrainingSchedule(opt, evaluator, "plateau", lr_reductions=2)  # doctest: +SKIP
         >>> schedule.attach(trainer)  # doctest: +SKIP
         >>> to_save = {"lr_scheduler": schedule.lr_scheduler, "training_schedule": schedule}  # doctest: +SKIP
     """
@@ -96,8 +99,9 @@ class TrainingSchedule:
         metric: str = "val_loss",
         lr_factor: float = 0.2,
         lr_patience: int = 4,
+        lr_threshold: float = 1e-3,
         lr_reductions: int = 2,
-        patience: int = 20,
+        patience: int | None = None,
         min_delta: float = 0.0,
         loss_transform: Callable[[Any], float] = _default_loss,
     ) -> None:
@@ -110,7 +114,9 @@ class TrainingSchedule:
         _check_number("lr_factor", lr_factor, lambda v: 0 < v < 1, "a number in (0, 1)")
         _check_number("lr_patience", lr_patience, lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
         _check_number("lr_reductions", lr_reductions, lambda v: isinstance(v, int) and v >= 0, "an int >= 0")
-        _check_number("patience", patience, lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+        _check_number("lr_threshold", lr_threshold, lambda v: v >= 0, "a number >= 0")
+        if patience is not None:
+            _check_number("patience", patience, lambda v: isinstance(v, int) and v >= 1, "an int >= 1 or None")
         _check_number("min_delta", min_delta, lambda v: v >= 0, "a number >= 0")
         self.schedule = schedule
         self.evaluator = evaluator
@@ -130,9 +136,10 @@ class TrainingSchedule:
             self._lr_handler = LrScheduleHandler(self.lr_scheduler, print_lr=False)
         else:
             if evaluator is None:
-                raise ValueError("evaluator is required for schedule='plateau': its validation loss is the guard.")
+                raise ValueError("evaluator is required for schedule='plateau': it validates, and its loss is the guard.")
             self.lr_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="min", factor=lr_factor, patience=lr_patience
+                optimizer, mode="min", factor=lr_factor, patience=lr_patience, threshold=lr_threshold,
+                threshold_mode="abs",
             )
 
     def loss(self, evaluator: Engine) -> float:
@@ -149,7 +156,9 @@ class TrainingSchedule:
     @property
     def converged(self) -> bool:
         """True once the rule has ended the run (``"plateau"`` only): training-loss convergence or the guard."""
-        return self.stopped_by is not None or (self.stopper is not None and self.stopper.counter >= self.patience)
+        return self.stopped_by is not None or (
+            self.stopper is not None and self.patience is not None and self.stopper.counter >= self.patience
+        )
 
     def attach(self, engine: Engine) -> None:
         """Attach to the trainer ``engine`` (once): the learning-rate step and, for ``"plateau"``, the rule, the guard
@@ -160,15 +169,16 @@ class TrainingSchedule:
             return
         if engine.has_event_handler(self._stop_if_converged, Events.STARTED):
             return
-        # the 4th argument is the minimum improvement (``min_delta``; ``threshold`` since Ignite 0.5.5)
-        self.stopper = EarlyStopping(self.patience, lambda ev: -self.loss(ev), engine, self.min_delta)
-        if self._pending is not None:
-            self.stopper.load_state_dict(self._pending)
-            self._pending = None
+        if self.patience is not None:
+            # the 4th argument is the minimum improvement (``min_delta``; ``threshold`` since Ignite 0.5.5)
+            self.stopper = EarlyStopping(self.patience, lambda ev: -self.loss(ev), engine, self.min_delta)
+            if self._pending is not None:
+                self.stopper.load_state_dict(self._pending)
+                self._pending = None
+            self.evaluator.add_event_handler(Events.EPOCH_COMPLETED, self._check, engine)
         engine.add_event_handler(Events.EPOCH_STARTED, self._reset)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._accumulate)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self._step)
-        self.evaluator.add_event_handler(Events.EPOCH_COMPLETED, self._check, engine)
         engine.add_event_handler(Events.STARTED, self._stop_if_converged)
 
     def _reset(self, engine: Engine) -> None:

@@ -82,8 +82,7 @@ def test_converges_at_the_plateau_after_lr_reductions(lr_patience, lr_reductions
     n = 50
     trainer, evaluator, opt = _engines([1.0 / (k + 1) for k in range(n)], train_losses=[1.0] * n)
     lrs = _lrs(trainer, opt)
-    schedule = TrainingSchedule(opt, evaluator, lr_factor=0.5, lr_patience=lr_patience, lr_reductions=lr_reductions,
-                                patience=100)
+    schedule = TrainingSchedule(opt, evaluator, lr_factor=0.5, lr_patience=lr_patience, lr_reductions=lr_reductions)
     schedule.attach(trainer)
     with caplog.at_level(logging.INFO):
         trainer.run([0], max_epochs=n)
@@ -93,6 +92,16 @@ def test_converges_at_the_plateau_after_lr_reductions(lr_patience, lr_reductions
     assert lrs == pytest.approx([0.5 ** (max(k - 1, 0) // period) for k in range(trainer.state.epoch)])
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5 ** lr_reductions)
     assert "Converged: the training loss" in caplog.text
+    assert "early_stop" not in schedule.state_dict()  # no guard by default
+
+
+def test_gains_below_lr_threshold_count_as_a_plateau():
+    losses = [1.0, 0.9995, 0.999, 0.9985, 0.5]
+    trainer, evaluator, opt = _engines([1.0 / (k + 1) for k in range(5)], train_losses=losses)
+    lrs = _lrs(trainer, opt)
+    TrainingSchedule(opt, evaluator, lr_factor=0.5, lr_patience=1, lr_threshold=1e-3, lr_reductions=5).attach(trainer)
+    trainer.run([0], max_epochs=5)
+    assert lrs == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.5])  # gains of 5e-4 per epoch are below the threshold
 
 
 def test_patience_counts_validations_not_epochs():
@@ -198,7 +207,7 @@ def test_missing_metric_names_it():
     evaluator.add_event_handler(Events.EPOCH_COMPLETED, lambda e: e.state.metrics.update(val_acc=1.0))
     trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: evaluator.run([0]))
     opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
-    TrainingSchedule(opt, evaluator).attach(trainer)
+    TrainingSchedule(opt, evaluator, patience=3).attach(trainer)  # the guard reads the validation loss
     with pytest.raises(KeyError, match=r"metric 'val_loss' was not computed by the evaluator \(it has \['val_acc'\]\)"):
         trainer.run([0], max_epochs=1)
 
@@ -217,8 +226,9 @@ def test_switching_schedule_on_resume_is_refused():
         ({"lr_factor": "0.2"}, "lr_factor must be a number"),
         ({"lr_patience": -1}, "lr_patience must be an int >= 0, got -1"),
         ({"lr_reductions": 1.5}, "lr_reductions must be an int >= 0, got 1.5"),
-        ({"patience": 0}, "patience must be an int >= 1, got 0"),
-        ({"patience": 2.5}, "patience must be an int >= 1, got 2.5"),
+        ({"patience": 0}, "patience must be an int >= 1 or None, got 0"),
+        ({"patience": 2.5}, "patience must be an int >= 1 or None, got 2.5"),
+        ({"lr_threshold": -1e-3}, "lr_threshold must be a number >= 0"),
         ({"min_delta": -0.1}, "min_delta must be a number >= 0"),
         ({"metric": ""}, "metric must be a non-empty string"),
         ({"schedule": "cosine"}, "max_epochs must be an int >= 1"),
