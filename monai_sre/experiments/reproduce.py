@@ -38,7 +38,7 @@ import torch
 
 from monai_sre.blocks import time_calls
 from monai_sre.utils.io import atomic_write
-from monai_sre.utils.plots import plot_sweep
+from monai_sre.utils.plots import plot_lines, plot_sweep
 from monai_sre.workflows import find_bundle_root
 
 __all__ = [
@@ -532,7 +532,8 @@ _MEANS = ("Orig.", "Rot.", "Ref.", "gap_rot", "AUC_Orig.", "AUC_Rot.", "epochs",
 
 def aggregate(results: list[dict[str, Any]], output_dir: str | os.PathLike, profile: str,
               elapsed: float | None = None) -> dict[str, Path]:
-    """Write ``results.{md,csv,json}`` and ``curves.png`` under ``output_dir``; return their paths.
+    """Write ``results.{md,csv,json}``, ``curves.png`` (test accuracy against rotation angle) and
+    ``training_curves.png`` (training loss per epoch of every trained row) under ``output_dir``; return their paths.
 
     ``results`` may hold several seeds per (dataset, role): the table then shows mean ± standard deviation over
     seeds, the t-tests use the per-dataset seed means, and the CSV keeps one row per seed. Results carrying an
@@ -559,6 +560,8 @@ def aggregate(results: list[dict[str, Any]], output_dir: str | os.PathLike, prof
     tests = _ttests(_seed_means(results))
     paths = {k: out / f"results.{k}" for k in ("md", "csv", "json")}
     paths["png"] = out / "curves.png"
+    paths["training_png"] = out / "training_curves.png"
+    curves = _training_curves(results)
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(per_seed[0]) if per_seed else ["dataset"], lineterminator="\n")
@@ -568,12 +571,46 @@ def aggregate(results: list[dict[str, Any]], output_dir: str | os.PathLike, prof
     timings = {f"{r['dataset']}/{r['role']}": r["inference"] for r in results if r.get("inference")}
     atomic_write(paths["json"], json.dumps({"profile": profile, "rows": table, "per_seed": per_seed, "ttests": tests,
                                              "elapsed_seconds": elapsed, "inference": timings,
+                                             "training_curves": curves,
                                              "settings": {f"{r['dataset']}/{r['role']}": r["settings"]
                                                           for r in results}}, indent=2))
     seeds = sorted({r["seed"] for r in per_seed})
     atomic_write(paths["md"], _markdown(table, tests, profile, seeds, elapsed, timings))
     _plot_curves([r for r in results if r.get("seed", 0) == seeds[0]] if seeds else results, paths["png"])
+    _plot_training(results, curves, seeds[0] if seeds else 0, paths["training_png"])
     return paths
+
+
+def _training_curves(results: list[dict[str, Any]]) -> dict[str, dict[str, list]]:
+    """Per trained row and seed (``"<dataset>/<role>/seed<s>"``), the per-epoch ``loss``, ``lr`` and ``val_loss`` of its
+    bundle's ``history.json`` (next to its ``models/`` folder); rows that reuse another row's training are left out."""
+    curves = {}
+    for r in results:
+        if r.get("train_shared_with") or not r.get("checkpoint"):
+            continue
+        path = Path(r["checkpoint"]).parent.parent / "history.json"
+        if not path.is_file():
+            continue
+        history = json.loads(path.read_text())["history"]
+        curves[f"{r['dataset']}/{r['role']}/seed{r.get('seed', 0)}"] = {
+            key: [h.get(key) for h in history] for key in ("epoch", "loss", "lr", "val_loss")}
+    return curves
+
+
+def _plot_training(results: list[dict[str, Any]], curves: dict[str, dict[str, list]], seed: int, path: Path) -> None:
+    """Training loss against epoch for one seed: one panel per dataset, one line per trained row."""
+    datasets = sorted({r["dataset"] for r in results})
+    panels = []
+    for ds in datasets:
+        series = []
+        for r in results:
+            key = f"{ds}/{r['role']}/seed{seed}"
+            if r["dataset"] == ds and r.get("seed", 0) == seed and key in curves:
+                series.append({"label": r.get("label", r["model"]), "x": curves[key]["epoch"], "y": curves[key]["loss"],
+                               "linestyle": _LINESTYLES.get(r["role"], "-")})
+        panels.append({"title": f"{ds}, seed {seed}", "series": series})
+    if panels:
+        atomic_write(path, plot_lines(panels, "epoch", "training loss (epoch mean)", log_y=True))
 
 
 def _markdown(table: list[dict[str, Any]], tests: list[dict[str, Any]], profile: str, seeds: list[int],

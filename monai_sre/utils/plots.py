@@ -1,4 +1,4 @@
-"""The one plot of a rotation sweep: a metric against rotation angle, one line per rotation axis."""
+"""Plots of the experiments: a metric against rotation angle (:func:`plot_sweep`) and per-epoch curves (:func:`plot_lines`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["plot_sweep"]
+__all__ = ["plot_sweep", "plot_lines"]
 
 
 def _line_label(series_label: str, axis: int | None) -> str:
@@ -61,6 +61,40 @@ def plot_sweep(
         ax.set_title(panel.get("title", ""))
         ax.grid(alpha=0.3)
         ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+def plot_lines(panels: Sequence[dict[str, Any]], xlabel: str, ylabel: str, log_y: bool = False) -> bytes:
+    """PNG (bytes) of plain curves, one panel per entry of ``panels``, side by side.
+
+    Each panel is ``{"title": str, "series": [{"label": str, "x": [...], "y": [...], "linestyle": "-"}, ...]}``; a
+    series with no points is skipped. ``log_y`` draws the y axis on a log scale (e.g. training losses).
+
+    Example:
+        >>> png = plot_lines([{"title": "a", "series": [{"label": "loss", "x": [1, 2], "y": [0.7, 0.5]}]}],
+        ...                  "epoch", "training loss")  # doctest: +SKIP
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6 * max(len(panels), 1), 4))
+    for index, panel in enumerate(panels, start=1):
+        ax = fig.add_subplot(1, max(len(panels), 1), index)
+        for series in panel.get("series", []):
+            if len(series["x"]):
+                ax.plot(series["x"], series["y"], linestyle=series.get("linestyle", "-"), label=series.get("label", ""))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if log_y:
+            ax.set_yscale("log")
+        ax.set_title(panel.get("title", ""))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)

@@ -119,6 +119,26 @@ def test_aggregate_table_and_paired_ttests(tmp_path):
     assert paths["png"].stat().st_size > 1000
 
 
+def test_aggregate_collects_the_training_curves_of_trained_rows(tmp_path):
+    results = []
+    for role, losses in (("sre", [0.7, 0.5, 0.4]), ("baseline", [0.6, 0.2]), ("baseline_tta", [9.0])):
+        run_dir = tmp_path / f"breastmnist_{role}"
+        (run_dir / "models").mkdir(parents=True)
+        history = [{"epoch": e + 1, "loss": v, "lr": 0.01, "val_loss": v + 0.1} for e, v in enumerate(losses)]
+        (run_dir / "history.json").write_text(json.dumps({"history": history, "epochs_run": len(losses)}))
+        result = _fake_result("breastmnist", role, 0.8, 0.8, 0.8)
+        results.append({**result, "checkpoint": str(run_dir / "models" / "model.pt")})
+    paths = rp.aggregate(results, tmp_path / "out", "cpu")
+    curves = json.loads(paths["json"].read_text())["training_curves"]
+    assert curves == {  # the TTA row trains nothing of its own
+        "breastmnist/sre/seed0": {"epoch": [1, 2, 3], "loss": [0.7, 0.5, 0.4], "lr": [0.01] * 3,
+                                  "val_loss": pytest.approx([0.8, 0.6, 0.5])},
+        "breastmnist/baseline/seed0": {"epoch": [1, 2], "loss": [0.6, 0.2], "lr": [0.01] * 2,
+                                       "val_loss": pytest.approx([0.7, 0.3])},
+    }
+    assert paths["training_png"].read_bytes()[:4] == b"\x89PNG"
+
+
 def test_finished_runs_are_not_repeated(tmp_path, monkeypatch):
     run = rp.plan_runs(["breastmnist"], "cpu")[0]
     done = tmp_path / "breastmnist_sre_resnet18" / "done.json"
