@@ -14,7 +14,9 @@ from .nifti import (
     nifti_transforms,
 )
 from .synthetic_segmentation import (
+    AFFINE_TOLERANCE,
     SEGMENTATION_LABELS,
+    check_segmentation_items,
     make_synthetic_segmentation,
     segmentation_datalist,
     segmentation_transforms,
@@ -23,6 +25,7 @@ from .splits import DATALIST_KEYS, DATALIST_SPLITS, SPLIT_NAMES, datalist_key, s
 from .synthetic import SYNTHETIC_INFO, SYNTHETIC_NAMES, default_cache, make_synthetic, synthetic_name
 
 __all__ = [
+    "AFFINE_TOLERANCE",
     "DATALIST_KEYS",
     "DATALIST_SPLITS",
     "MEDMNIST_FLAGS",
@@ -35,6 +38,7 @@ __all__ = [
     "SYNTHETIC_INFO",
     "SYNTHETIC_NAMES",
     "check_datalist",
+    "check_segmentation_items",
     "cross_validation_folds",
     "datalist_key",
     "dataset_info",

@@ -32,6 +32,7 @@ def get_dataset(
     pixdim: Sequence[float] | float | None = None,
     fold: int | None = None,
     num_folds: int = 5,
+    num_classes: int | None = None,
 ) -> Dataset:
     """Dataset of MONAI dictionaries ``{"image": float (C, *spatial), "label": int | multi-hot}``.
 
@@ -50,6 +51,8 @@ def get_dataset(
             ``"train"`` the other folds). The test split is never pooled and ignores ``fold``. None (default) keeps
             the dataset's own split. MedMNIST and synthetic sets only.
         num_folds: number of folds when ``fold`` is given (at least 2).
+        num_classes: datalists only: the number of classes when some have no training images (labels must then be
+            below it); None requires the training labels to be 0..K-1 (see :func:`~monai_sre.data.check_datalist`).
 
     Raises:
         ValueError: unknown name or split, an empty split, a datalist that fails
@@ -71,7 +74,8 @@ def get_dataset(
         images, labels = read_npz(path, f"{split}_images", f"{split}_labels")
         dataset = NpzClassificationDataset(images, labels, spatial_dims=dims, transform=transform)
     elif _is_datalist(key):
-        return nifti_dataset(key, split, (size,) * 3, pixdim=pixdim, base_dir=root, transform=transform)
+        return nifti_dataset(key, split, (size,) * 3, pixdim=pixdim, base_dir=root, transform=transform,
+                             num_classes=num_classes)
     elif _has_medmnist and key.lower() in medmnist.INFO:
         dataset = MedMNISTDataset(key, split, root=root, size=size, transform=transform)
     else:
@@ -134,33 +138,49 @@ def cross_validation_folds(
     return ConcatDataset(parts), [sorted(int(i) for i in f) for f in folds]
 
 
-def dataset_info(name: str | os.PathLike, root: str | os.PathLike | None = None, size: int = 28) -> dict:
+def dataset_info(
+    name: str | os.PathLike, root: str | os.PathLike | None = None, size: int = 28, num_classes: int | None = None
+) -> dict:
     """Shape and label facts of a dataset, without loading its images.
 
     Args:
         name: as in :func:`get_dataset`.
         root: as in :func:`get_dataset` (only datalists read files here).
         size: as in :func:`get_dataset` (does not change the result).
+        num_classes: the number of classes if known (None: from the dataset). A datalist then need not have a
+            training image of every class; for the other datasets it must equal theirs.
 
     Returns:
         ``dict(spatial_dims, in_channels, num_classes, task, label_names)``; ``task`` is MedMNIST's wording
         (``"multi-class"``, ``"binary-class"``, ``"multi-label, binary-class"``, ``"ordinal-regression"``).
+
+    Raises:
+        ValueError: unknown ``name``, a datalist that fails :func:`~monai_sre.data.check_datalist` (e.g. training
+            labels that are not 0..K-1 without ``num_classes``), or a ``num_classes`` that contradicts the dataset.
     """
     key = str(name)
+    if _is_datalist(key):
+        content = check_datalist(key, root, num_classes=num_classes)
+        count = num_classes if num_classes is not None else max(it["label"] for it in content["training"]) + 1
+        return {"spatial_dims": 3, "in_channels": 1, "num_classes": count,
+                "task": "binary-class" if count == 2 else "multi-class",
+                "label_names": [str(i) for i in range(count)]}
     if key in SYNTHETIC_INFO:
         info = SYNTHETIC_INFO[key]
-        return {"spatial_dims": info["spatial_dims"], "in_channels": 1, "num_classes": 2, "task": "binary-class",
-                "label_names": [info["labels"][str(i)] for i in range(2)]}
-    if _is_datalist(key):
-        num_classes = max(it["label"] for it in check_datalist(key, root)["training"]) + 1
-        return {"spatial_dims": 3, "in_channels": 1, "num_classes": num_classes,
-                "task": "binary-class" if num_classes == 2 else "multi-class",
-                "label_names": [str(i) for i in range(num_classes)]}
-    if _has_medmnist and key.lower() in medmnist.INFO:
+        facts = {"spatial_dims": info["spatial_dims"], "in_channels": 1, "num_classes": 2, "task": "binary-class",
+                 "label_names": [info["labels"][str(i)] for i in range(2)]}
+    elif _has_medmnist and key.lower() in medmnist.INFO:
         info = medmnist.INFO[key.lower()]
         names = [info["label"][k] for k in sorted(info["label"], key=int)]
-        return {"spatial_dims": 3 if key.lower().endswith("3d") else 2, "in_channels": info["n_channels"],
-                "num_classes": len(names), "task": info["task"], "label_names": names}
-    raise ValueError(
-        f"name must be 'synthetic3d', 'synthetic2d', a MedMNIST flag or a .json/.csv datalist path, got {name!r}."
-    )
+        facts = {"spatial_dims": 3 if key.lower().endswith("3d") else 2, "in_channels": info["n_channels"],
+                 "num_classes": len(names), "task": info["task"], "label_names": names}
+    else:
+        raise ValueError(
+            f"name must be 'synthetic3d', 'synthetic2d', a MedMNIST flag or a .json/.csv datalist path, got {name!r}."
+        )
+    if num_classes is not None and num_classes != facts["num_classes"]:
+        raise ValueError(
+            f"num_classes={num_classes!r} but dataset {key!r} has {facts['num_classes']} classes: leave num_classes "
+            f"null (it is only needed for datalists whose training labels miss a class)."
+        )
+    return facts

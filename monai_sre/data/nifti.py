@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -111,7 +112,69 @@ def _header_problem(image: str, expected_channels: int = 1) -> str | None:
     return _shape_problem(shape[:3], math.prod(shape[3:]), expected_channels)
 
 
-def _checked(path: str, base_dir: str | None, in_channels: int) -> dict[str, list[dict]]:
+def _entries(items: list[dict], label: int, shown: int = 3) -> str:
+    """``"entries 4 (c.nii.gz), 9 (d.nii.gz) and 2 more"``: the entries of ``items`` carrying ``label``."""
+    found = [f"{i} ({item['image']})" for i, item in enumerate(items) if item["label"] == label]
+    more = f" and {len(found) - shown} more" if len(found) > shown else ""
+    return ("entry " if len(found) == 1 else "entries ") + ", ".join(found[:shown]) + more
+
+
+def _class_count(path: str, training: list[dict], num_classes: int | None) -> int:
+    """The number of classes: ``num_classes`` when given, else that of the training labels, which must then be
+    exactly 0..K-1 (a gap means a typo or a class without training images, and a silently wider network)."""
+    if num_classes is not None:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be None (taken from the training labels) or an int >= 1, got "
+                             f"{num_classes!r}.")
+        return num_classes
+    labels = sorted({item["label"] for item in training})
+    odd = [label for label in labels if label >= len(labels)]
+    if odd:
+        where = "; ".join(f"label {label} in {_entries(training, label)}" for label in odd)
+        raise ValueError(
+            f"datalist {path}: the 'training' labels {labels} are not the class indices 0..{len(labels) - 1} of "
+            f"{len(labels)} classes: {where}. Fix the labels, or give the number of classes (num_classes, bundle: "
+            f"--num_classes {labels[-1] + 1}) if some classes have no training images."
+        )
+    return len(labels)
+
+
+_WARNED: set[tuple] = set()
+
+
+def _warn_once(path: str, message: str) -> None:
+    """Log ``message`` once per datalist version (a bundle reads the datalist several times)."""
+    key = (os.path.realpath(path), os.stat(path).st_mtime_ns, message)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        logger.warning(message)
+
+
+def _images(n: int, of: str | None = None) -> str:
+    """``"1 image is"``, ``"3 images of 'test' are"``."""
+    where = "" if of is None else f" of {of!r}"
+    return f"1 image{where} is" if n == 1 else f"{n} images{where} are"
+
+
+def _warn_repeats(path: str, content: dict[str, list[dict]]) -> None:
+    """One warning per list naming an image more than once, and one per list sharing images with training."""
+    images = {key: [os.path.realpath(item["image"]) for item in items] for key, items in content.items()}
+    for key, paths in images.items():
+        counts = Counter(paths)
+        repeated = [p for p, n in counts.items() if n > 1]
+        if repeated:
+            extra = sum(counts[p] - 1 for p in repeated)
+            _warn_once(path, f"datalist {path}: {_images(len(repeated))} listed more than once in {key!r} "
+                             f"({extra} extra entries, e.g. {repeated[0]}); each copy counts as a separate sample.")
+    training = set(images.get("training", []))
+    for key in ("validation", "test"):
+        shared = sorted(training.intersection(images.get(key, [])))
+        if shared:
+            _warn_once(path, f"datalist {path}: {_images(len(shared), key)} also in 'training' (e.g. "
+                             f"{shared[0]}); scores on them are not held out.")
+
+
+def _checked(path: str, base_dir: str | None, in_channels: int, num_classes: int | None) -> dict[str, list[dict]]:
     content = {}
     for key in DATALIST_KEYS.values():
         try:
@@ -121,14 +184,15 @@ def _checked(path: str, base_dir: str | None, in_channels: int) -> dict[str, lis
     training = content.get("training", [])
     if not training:
         raise ValueError(f"datalist {path} has an empty or missing 'training' list: list at least one labelled image.")
-    num_classes = max(it["label"] for it in training) + 1
+    count = _class_count(path, training, num_classes)
+    source = "given by num_classes" if num_classes is not None else "of the training list"
     problems = []
     for key, items in content.items():
         for i, item in enumerate(items):
-            if key != "training" and item["label"] >= num_classes:
+            if item["label"] >= count:
                 problems.append(
-                    f"{key!r} entry {i} ({item['image']}): label {item['label']} is not one of the {num_classes} "
-                    f"classes of the training list (0..{num_classes - 1})"
+                    f"{key!r} entry {i} ({item['image']}): label {item['label']} is not one of the {count} "
+                    f"classes {source} (0..{count - 1})"
                 )
             why = _header_problem(item["image"], in_channels)
             if why is not None:
@@ -136,35 +200,44 @@ def _checked(path: str, base_dir: str | None, in_channels: int) -> dict[str, lis
     if problems:
         shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
         raise ValueError(f"datalist {path} has {len(problems)} bad entries:\n  {shown}")
+    _warn_repeats(path, content)
     return content
 
 
 def check_datalist(
-    datalist: str | os.PathLike, base_dir: str | os.PathLike | None = None, in_channels: int = 1
+    datalist: str | os.PathLike,
+    base_dir: str | os.PathLike | None = None,
+    in_channels: int = 1,
+    num_classes: int | None = None,
 ) -> dict[str, list[dict]]:
     """Validate a whole datalist before training and return its splits, as :func:`load_datalist` reads them.
 
     Checks every listed image of every split (``training``, and ``validation``/``test`` when present): the file
     exists and its NIfTI header (the voxels are not read) describes one 3D volume with ``in_channels`` frames; the
-    label is a non-negative integer; validation and test labels are classes of the training list. All problems are
-    reported at once, each with its split, entry index and file.
+    label is a non-negative integer class index. Without ``num_classes`` the training labels must be exactly the
+    classes 0..K-1 (``{0, 1, 7}`` or ``{0, 3}`` is refused, naming the odd labels and their entries) and the
+    validation and test labels must be among them; with it, every label must be below ``num_classes``. All entry
+    problems are reported at once, each with its split, entry index and file. An image listed twice in one list, or
+    in both training and validation (or test), is not an error: one warning per list gives the count.
 
     Args:
         datalist: ``.json`` or ``.csv`` path.
         base_dir: folder for relative image paths (default: the datalist's folder).
         in_channels: frames per image the model takes (a 4D file with this many frames is accepted).
+        num_classes: the number of classes, when some have no training images; None takes it from the labels.
 
     Returns:
         ``{split: items}`` for the splits present.
 
     Raises:
         FileNotFoundError: the datalist or one of its images is missing.
-        ValueError: an empty training list, a bad label, a 2D or 4D image, or an unreadable header.
+        ValueError: an empty training list, training labels that are not 0..K-1, a bad label, a 2D or 4D image, an
+            unreadable header, or a bad ``num_classes``.
     """
     path = Path(datalist)
     if not path.is_file():
         raise FileNotFoundError(f"datalist not found: {path.resolve()}")
-    return _checked(str(path), None if base_dir is None else str(base_dir), int(in_channels))
+    return _checked(str(path), None if base_dir is None else str(base_dir), int(in_channels), num_classes)
 
 
 #: spacing ratio (largest / smallest voxel edge) above which a volume counts as far from isotropic
@@ -289,6 +362,7 @@ def nifti_dataset(
     base_dir: str | os.PathLike | None = None,
     resize: str = "resize",
     transform: Callable | None = None,
+    num_classes: int | None = None,
 ) -> NiftiDataset:
     """A dataset of ``{"image": (1, *spatial_size) float in [0, 1], "label": int}`` from a NIfTI datalist.
 
@@ -300,6 +374,7 @@ def nifti_dataset(
         base_dir: folder for relative paths (default: the datalist's folder).
         resize: ``"resize"`` or ``"pad_crop"``.
         transform: dictionary transform applied after the loading pipeline.
+        num_classes: the number of classes, see :func:`check_datalist` (None: from the training labels).
 
     Raises:
         FileNotFoundError: missing datalist or image (named).
@@ -313,7 +388,7 @@ def nifti_dataset(
         torch.Size([1, 28, 28, 28])
     """
     key = datalist_key(split)
-    items = check_datalist(datalist, base_dir).get(key, [])
+    items = check_datalist(datalist, base_dir, num_classes=num_classes).get(key, [])
     if not items:
         raise ValueError(
             f"datalist {datalist} has an empty or missing {key!r} list: add images to it (a run needs training and "

@@ -37,7 +37,14 @@ from .datalist import read_datalist
 from .splits import DATALIST_KEYS, datalist_key, split_name
 from .synthetic import default_cache
 
-__all__ = ["SEGMENTATION_LABELS", "make_synthetic_segmentation", "segmentation_datalist", "segmentation_transforms"]
+__all__ = [
+    "AFFINE_TOLERANCE",
+    "SEGMENTATION_LABELS",
+    "check_segmentation_items",
+    "make_synthetic_segmentation",
+    "segmentation_datalist",
+    "segmentation_transforms",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +147,93 @@ def make_synthetic_segmentation(
     return str(path)
 
 
+#: largest difference between an image's and its label's affine entries (mm) still counted as the same grid
+AFFINE_TOLERANCE = 1e-3
+
+
+def _spatial_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    while len(shape) > 3 and shape[-1] == 1:  # trailing singleton axes, e.g. (X, Y, Z, 1)
+        shape = shape[:-1]
+    return shape
+
+
+def _pair_problem(image: str, label: str, num_classes: int | None) -> str | None:
+    """Why an image/label pair cannot be trained on: unreadable, other grid, non-integer or out-of-range labels.
+
+    Headers first; the label's voxels are read only when the headers agree, the image's never.
+    """
+    import nibabel as nib
+
+    headers = {}
+    for kind, path in (("image", image), ("label", label)):
+        if not os.path.isfile(path):
+            return f"{kind} file not found: {path}"
+        try:
+            headers[kind] = nib.load(path)
+        except Exception as err:  # nibabel raises several types for unreadable files
+            return f"{kind} {path} cannot be read as NIfTI ({type(err).__name__}: {err})"
+    img, lab = headers["image"], headers["label"]
+    img_shape, lab_shape = _spatial_shape(tuple(img.shape))[:3], _spatial_shape(tuple(lab.shape))
+    if len(lab_shape) != 3 or len(img.shape) < 3:
+        return f"image {image} (shape {tuple(img.shape)}) and label {label} (shape {tuple(lab.shape)}) must be 3D"
+    if lab_shape != img_shape:
+        return f"label {label} has shape {lab_shape} but its image {image} has {img_shape}: they must be on one grid"
+    gap = float(np.abs(np.asarray(img.affine) - np.asarray(lab.affine)).max())
+    if gap > AFFINE_TOLERANCE:
+        return (f"label {label} and its image {image} have affines differing by up to {gap:.4g} (tolerance "
+                f"{AFFINE_TOLERANCE:g}): resample the label onto the image's grid")
+    try:
+        values = np.unique(np.asarray(lab.dataobj))
+    except Exception as err:
+        return f"label {label} cannot be read ({type(err).__name__}: {err})"
+    fractional = values[~np.isfinite(values) | (values != np.round(values))] if values.dtype.kind == "f" else []
+    if len(fractional):
+        shown = ", ".join(f"{v:g}" for v in fractional[:5])
+        return f"label {label} holds non-integer values ({shown}): a label map must hold class indices"
+    if num_classes is not None:
+        outside = values[(values < 0) | (values >= num_classes)]
+        if len(outside):
+            shown = ", ".join(f"{v:g}" for v in outside[:5])
+            return (f"label {label} holds values {shown} outside the classes 0..{num_classes - 1} "
+                    f"(num_classes={num_classes})")
+    return None
+
+
+def check_segmentation_items(items: list[dict], where: str, num_classes: int | None = None) -> list[dict]:
+    """Check every image/label pair of a segmentation list before training; report all problems at once.
+
+    For each entry: both files exist and have readable NIfTI headers; the label is one 3D map on the image's grid
+    (same spatial shape, affines equal within :data:`AFFINE_TOLERANCE`); its values are integers and, with
+    ``num_classes``, in ``0..num_classes - 1`` (only the label's voxels are read, after its header passed).
+
+    Args:
+        items: ``[{"image": path, "label": path}, ...]``.
+        where: the list, for the message (e.g. ``"datalist dl.json, 'training'"``).
+        num_classes: number of classes of the model; None skips the range check.
+
+    Returns:
+        ``items``, unchanged.
+
+    Raises:
+        ValueError: naming, for each bad entry, its index and the file at fault.
+    """
+    problems = []
+    for i, item in enumerate(items):
+        why = _pair_problem(item["image"], item["label"], num_classes)
+        if why is not None:
+            problems.append(f"entry {i}: {why}")
+    if problems:
+        shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise ValueError(f"{where} has {len(problems)} bad entries:\n  {shown}")
+    return items
+
+
 def segmentation_datalist(
-    dataset: str | os.PathLike, split: str, root: str | os.PathLike | None = None, size: int = 32
+    dataset: str | os.PathLike,
+    split: str,
+    root: str | os.PathLike | None = None,
+    size: int = 32,
+    num_classes: int | None = None,
 ) -> list[dict]:
     """The items of one split: ``[{"image": ..., "label": ...}, ...]``.
 
@@ -152,12 +244,15 @@ def segmentation_datalist(
         split: ``"train"``, ``"val"`` or ``"test"``.
         root: data folder of the synthetic set.
         size: edge length of the synthetic set.
+        num_classes: datalists: label values must be below it (None: only integers are required).
 
     Returns:
-        synthetic: channel-first arrays ``(1, S, S, S)`` (image float32 in [0, 1], label uint8); datalist: file paths.
+        synthetic: channel-first arrays ``(1, S, S, S)`` (image float32 in [0, 1], label uint8); datalist: file paths,
+        each pair checked by :func:`check_segmentation_items`.
 
     Raises:
-        ValueError: unknown ``split``, missing datalist file or an empty / malformed split.
+        ValueError: unknown ``split``, missing datalist file, an empty / malformed split, or bad entries (missing or
+            unreadable files, label and image on different grids, non-integer or out-of-range label values).
     """
     split = split_name(split)
     if str(dataset) == SYNTHETIC_SEGMENTATION:
@@ -172,7 +267,8 @@ def segmentation_datalist(
     items = read_datalist(path, split, path_fields=("image", "label"))
     if not items:
         raise ValueError(f"dataset {str(path)!r}: empty {datalist_key(split)!r} list.")
-    return [{k: str(Path(item[k]).resolve()) for k in ("image", "label")} for item in items]
+    items = [{k: str(Path(item[k]).resolve()) for k in ("image", "label")} for item in items]
+    return check_segmentation_items(items, f"datalist {path} ({datalist_key(split)!r})", num_classes)
 
 
 def segmentation_transforms(dataset: str | os.PathLike, size: int = 32, augment: bool = False) -> Compose:
@@ -183,7 +279,12 @@ def segmentation_transforms(dataset: str | os.PathLike, size: int = 32, augment:
     range about every axis, the image interpolated linearly and the label by nearest neighbour, as the rotated
     evaluation does. On the synthetic set (already uniformly oriented) this adds no orientation information, only
     the interpolation artefacts of off-grid rotations.
+
+    Raises:
+        ValueError: ``augment`` is not a bool.
     """
+    if not isinstance(augment, bool):
+        raise ValueError(f"augment must be True or False (bundle command line: --augment true), got {augment!r}.")
     keys = ["image", "label"]
     if str(dataset) == SYNTHETIC_SEGMENTATION:
         steps = [EnsureTyped(keys=keys, track_meta=False)]

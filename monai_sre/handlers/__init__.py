@@ -1,6 +1,6 @@
 """Ignite handlers: atomic checkpoints and resume, the training schedule (plateau rule or cosine), per-epoch summary,
-rotated evaluation, prediction CSVs, and the classification post-processing and metric output transforms they share
-with the configs."""
+rotated evaluation, prediction CSVs, segmentation masks, and the classification post-processing and metric output
+transforms they share with the configs."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from .rotation_sweep import (
     summarize_sweep,
     write_sweep,
 )
+from .segmentation_writer import SegmentationWriter
 from .segmentation_sweep import (
     SegmentationRotationSweep,
     dice_per_class,
@@ -52,6 +53,7 @@ __all__ = [
     "SRECheckpointLoader",
     "SRECheckpointSaver",
     "SegmentationRotationSweep",
+    "SegmentationWriter",
     "TrainingSchedule",
     "ViewBatch",
     "apply_view",

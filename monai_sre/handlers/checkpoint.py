@@ -219,7 +219,7 @@ class ResumeFromCheckpoint:
         extend_schedule: stretch a restored cosine schedule to the configured ``T_max`` (True) or raise (False).
 
     Raises:
-        TypeError: if ``load_dict`` is not a non-empty mapping.
+        TypeError: if ``load_dict`` is not a non-empty mapping, or ``enabled`` is not a bool.
         RuntimeError: when run, if the checkpoint cannot be read (truncated or corrupt; the message names it).
         ValueError: when run, if the checkpoint lacks an object of ``load_dict`` (written by another configuration),
             or if the configured cosine length differs from the checkpoint's and ``extend_schedule`` is False, or is
@@ -237,9 +237,11 @@ class ResumeFromCheckpoint:
     ) -> None:
         if not isinstance(load_dict, Mapping) or not load_dict:
             raise TypeError(f"load_dict must be a non-empty mapping of objects to restore, got {load_dict!r}.")
+        if not isinstance(enabled, bool):
+            raise TypeError(f"enabled must be True or False, got {enabled!r}.")
         self.load_path = str(load_path)
         self.load_dict = dict(load_dict)
-        self.enabled = bool(enabled)
+        self.enabled = enabled
         self.map_location = map_location
         self.engine_key = engine_key
         self.extend_schedule = bool(extend_schedule)

@@ -32,7 +32,30 @@ def _items(value: Any) -> list[dict]:
     return list(value)
 
 
-class PredictionWriter:
+class _ItemWriter:
+    """Base of the inference writers: ``_collect(engine)`` after every iteration, ``__call__(engine)`` at the end of
+    the run, ``rows`` emptied when a run starts."""
+
+    rows: list[dict[str, Any]]
+
+    def attach(self, engine: Engine) -> None:
+        """Register on ``STARTED`` (reset), ``ITERATION_COMPLETED`` (collect) and ``COMPLETED`` (report), once."""
+        if not engine.has_event_handler(self._collect, Events.ITERATION_COMPLETED):
+            engine.add_event_handler(Events.STARTED, self._reset)
+            engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+            engine.add_event_handler(Events.COMPLETED, self)
+
+    def _reset(self, engine: Engine) -> None:
+        self.rows = []
+
+    def _collect(self, engine: Engine) -> None:
+        raise NotImplementedError
+
+    def __call__(self, engine: Engine) -> None:
+        raise NotImplementedError
+
+
+class PredictionWriter(_ItemWriter):
     """Collect the evaluator's predictions and write ``output_file`` (CSV, atomically) at the end of the run.
 
     Columns: ``path``, ``pred`` (class index), ``pred_name``, one ``prob_<label>`` per class and, for each requested
@@ -91,16 +114,6 @@ class PredictionWriter:
         self.path_key, self.image_key, self.pred_key = path_key, image_key, pred_key
         self.threshold = threshold
         self.error_key = error_key
-        self.rows: list[dict[str, Any]] = []
-
-    def attach(self, engine: Engine) -> None:
-        """Register on ``STARTED`` (reset), ``ITERATION_COMPLETED`` (collect) and ``COMPLETED`` (write), once."""
-        if not engine.has_event_handler(self._collect, Events.ITERATION_COMPLETED):
-            engine.add_event_handler(Events.STARTED, self._reset)
-            engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
-            engine.add_event_handler(Events.COMPLETED, self)
-
-    def _reset(self, engine: Engine) -> None:
         self.rows = []
 
     def _decide(self, scores: torch.Tensor) -> torch.Tensor:

@@ -109,8 +109,8 @@ def classification_transforms(
             Rotation augmentation is what one would use instead of an invariant network.
 
     Raises:
-        ValueError: bad ``spatial_dims``, ``input_size``, ``intensity_range``, ``field_of_view``, ``blur`` or
-            ``rotate``.
+        ValueError: bad ``spatial_dims``, ``input_size``, ``intensity_range``, ``field_of_view``, ``blur``, or an
+            ``augment`` or ``rotate`` that is not a bool.
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
@@ -123,8 +123,10 @@ def classification_transforms(
         raise ValueError(f"field_of_view must be one of {FIELDS_OF_VIEW}, got {field_of_view!r}.")
     if blur is not None and (isinstance(blur, bool) or not isinstance(blur, (int, float)) or not 0 <= blur < 8):
         raise ValueError(f"blur must be None or a sigma in voxels in [0, 8), got {blur!r}.")
+    if not isinstance(augment, bool):
+        raise ValueError(f"augment must be True or False (bundle command line: --augment true), got {augment!r}.")
     if not isinstance(rotate, bool):
-        raise ValueError(f"rotate must be True or False (bundle command line: --rotate_augment True), got {rotate!r}.")
+        raise ValueError(f"rotate must be True or False (bundle command line: --rotate_augment true), got {rotate!r}.")
     mode = "bilinear" if spatial_dims == 2 else "trilinear"
     xforms: list = []
     if rotate:

@@ -12,7 +12,8 @@ from .classification import (
     run_name,
 )
 from .distributed import shutdown_distributed
-from .inference import IMAGE_SUFFIXES, InferenceDataset, export_images, image_datalist
+from .inference import IMAGE_SUFFIXES, InferenceDataset, export_images, image_datalist, output_names
+from .overrides import as_bool
 from .seeding import seed_everything
 
 __all__ = [
@@ -21,11 +22,13 @@ __all__ = [
     "MULTI_LABEL",
     "ClassificationLoss",
     "ClassificationOutput",
+    "as_bool",
     "classification_postprocessing",
     "export_images",
     "find_bundle_root",
     "image_datalist",
     "is_multilabel",
+    "output_names",
     "run_name",
     "seed_everything",
     "shutdown_distributed",

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from monai_sre.data import NiftiDataset, read_datalist
 
-__all__ = ["IMAGE_SUFFIXES", "image_datalist", "export_images", "InferenceDataset"]
+__all__ = ["IMAGE_SUFFIXES", "image_datalist", "output_names", "export_images", "InferenceDataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +66,56 @@ def image_datalist(source: str | os.PathLike) -> list[dict[str, str]]:
     return [{"image": p, "path": p} for p in paths]
 
 
+def _stem(path: str) -> str:
+    """The file name without its image suffix (``.nii.gz`` as a whole)."""
+    name = os.path.basename(path)
+    for suffix in sorted(IMAGE_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return os.path.splitext(name)[0]
+
+
+def output_names(items: Sequence[dict], postfix: str = "_seg", suffix: str = ".nii.gz", path_key: str = "path",
+                 key: str = "output") -> list[dict]:
+    """Give every input a distinct output file name: its path relative to the common folder of all inputs, with the
+    image suffix replaced by ``postfix + suffix``.
+
+    Inputs of one folder keep flat names (``a.nii.gz`` -> ``a_seg.nii.gz``); same-named inputs of different folders
+    mirror their folders (``p1/x.nii.gz`` and ``p2/x.nii.gz`` -> ``p1/x_seg.nii.gz`` and ``p2/x_seg.nii.gz``), so no
+    output overwrites another. Names that would still clash (``x.nii`` next to ``x.nii.gz``) get ``_2``, ``_3``, ...
+
+    Args:
+        items: e.g. from :func:`image_datalist`.
+        postfix: added to the file name.
+        suffix: output file type.
+        path_key: item key of the input path.
+        key: item key receiving the relative output name.
+
+    Returns:
+        new items with ``key`` set.
+    """
+    paths = [os.path.abspath(str(item[path_key])) for item in items]
+    root = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else ""
+    owner: dict[str, str] = {}
+    out = []
+    for item, path in zip(items, paths):
+        base = os.path.join(os.path.relpath(os.path.dirname(path), root), _stem(path) + postfix)
+        name, n = os.path.normpath(base + suffix), 1
+        while owner.setdefault(name, path) != path:
+            n += 1
+            name = os.path.normpath(f"{base}_{n}{suffix}")
+        out.append({**item, key: name})
+    return out
+
+
 class InferenceDataset(NiftiDataset):
     """:class:`~monai_sre.data.NiftiDataset` for inference that never stops on a bad volume.
 
     An item that fails to load or transform, comes out with a shape other than ``image_shape``, or holds NaN/Inf
     values is returned as a zero image of ``image_shape`` with its reason, naming the file, in ``item[error_key]``
-    (``""`` for good items), so the batch still collates and :class:`~monai_sre.handlers.PredictionWriter` writes an error row for it
-    instead of a prediction.
+    (``""`` for good items), so the batch still collates and :class:`~monai_sre.handlers.PredictionWriter` writes an
+    error row for it instead of a prediction (:class:`~monai_sre.handlers.SegmentationWriter` lists it instead of
+    writing a mask).
 
     Args:
         data: items, e.g. from :func:`image_datalist`.
@@ -81,6 +124,8 @@ class InferenceDataset(NiftiDataset):
         image_key: item key of the image.
         path_key: item key of the input path (kept in the error item).
         error_key: item key receiving the error message.
+        fixed_size: False accepts any spatial size (sliding-window segmentation of whole volumes, batch size 1):
+            only the channel count and the number of spatial axes of ``image_shape`` are then required.
 
     Example:
         >>> ds = InferenceDataset(image_datalist("volumes/"), nifti_transforms(28), (1, 28, 28, 28))  # doctest: +SKIP
@@ -96,18 +141,28 @@ class InferenceDataset(NiftiDataset):
         image_key: str = "image",
         path_key: str = "path",
         error_key: str = "error",
+        fixed_size: bool = True,
     ) -> None:
         super().__init__(data, transform)
         self.image_shape = tuple(int(n) for n in image_shape)
         self.image_key, self.path_key, self.error_key = image_key, path_key, error_key
+        self.fixed_size = bool(fixed_size)
+
+    def _shape_problem(self, shape: tuple[int, ...]) -> str | None:
+        if self.fixed_size and shape != self.image_shape:
+            return f"preprocessed image has shape {shape}, the model takes {self.image_shape}"
+        if len(shape) != len(self.image_shape) or shape[0] != self.image_shape[0]:
+            return (f"preprocessed image has shape {shape}, the model takes {self.image_shape[0]} channel(s) and "
+                    f"{len(self.image_shape) - 1} spatial axes")
+        return None
 
     def _transform(self, index: int) -> dict:
         try:
             item = dict(super()._transform(index))
             image = torch.as_tensor(item[self.image_key])
-            if tuple(image.shape) != self.image_shape:
-                shape = tuple(image.shape)
-                raise ValueError(f"preprocessed image has shape {shape}, the model takes {self.image_shape}")
+            why = self._shape_problem(tuple(image.shape))
+            if why is not None:
+                raise ValueError(why)
             n_bad = int((~torch.isfinite(image)).sum())
             if n_bad:
                 raise ValueError(f"preprocessed image has {n_bad} NaN/Inf values")
@@ -115,7 +170,8 @@ class InferenceDataset(NiftiDataset):
             source = self.data[index]
             reason = self.describe_error(index, err)
             logger.warning("cannot predict: %s", reason)
-            return {
+            return {  # the source's other keys (e.g. an output name) stay, so every item has the same keys
+                **{k: v for k, v in source.items() if k != self.image_key},
                 self.image_key: torch.zeros(self.image_shape),
                 self.path_key: str(source.get(self.path_key, source.get(self.image_key, index))),
                 self.error_key: reason,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 
 import numpy as np
 import pytest
-from bundle_utils import BUNDLES, run_workflow
+from bundle_utils import BUNDLES, run_workflow, workflow
 
 CONFIGS = BUNDLES / "sre_unet3d" / "configs"
 TINY = {"epochs": 1, "features": [4, 4, 8, 4], "size": 16, "batch_size": 2, "num_workers": 0, "progress_bar": False}
@@ -65,3 +67,104 @@ def test_train_resume_rotated_evaluation_and_inference(network_name, datalist, t
     src = nib.load(str(image))
     assert seg.shape == src.shape and np.allclose(seg.affine, src.affine)
     assert set(np.unique(np.asarray(seg.dataobj))) <= {0, 1, 2}
+
+
+def test_bad_label_stops_training_before_it_starts(datalist, tmp_path):
+    """Each entry is checked before the first epoch: here a label map with a value outside the 3 classes."""
+    import nibabel as nib
+
+    entries = json.loads(datalist.read_text())
+    lab = nib.load(str(datalist.parent / entries["training"][1]["label"]))
+    values = np.asarray(lab.dataobj).astype(np.int16)
+    values[0, 0, 0] = 5
+    nib.save(nib.Nifti1Image(values, lab.affine), str(tmp_path / "bad_label.nii.gz"))
+    entries["training"][1]["label"] = str(tmp_path / "bad_label.nii.gz")
+    entries = {k: [{key: str(datalist.parent / v) for key, v in e.items()} for e in items]  # absolute paths
+               for k, items in entries.items()}
+    (tmp_path / "dl.json").write_text(json.dumps(entries))
+    with pytest.raises(Exception) as err:
+        run_workflow([CONFIGS / "train.json"], run_id="training",
+                     **{**TINY, "dataset": str(tmp_path / "dl.json"), "output_dir": str(tmp_path / "run")})
+    from monai_sre.data import load_error
+
+    assert re.search(r"'training'\) has 1 bad entries:\n  entry 1: label .*bad_label.nii.gz holds values 5 outside "
+                     r"the classes 0..2", load_error(err.value)), load_error(err.value)
+    assert not list(tmp_path.rglob("*.pt"))  # nothing trained, nothing saved
+
+
+@pytest.fixture
+def untrained(tmp_path):
+    """An output folder with an untrained tiny network's checkpoint (inference only needs weights)."""
+    import torch
+
+    out = tmp_path / "run"
+    overrides = {"features": TINY["features"], "size": 16}
+    net = workflow([CONFIGS / "inference.json"], run_id="inferring", **overrides).parser.get_parsed_content("network_def")
+    (out / "models").mkdir(parents=True)
+    torch.save(net.state_dict(), out / "models" / "model.pt")
+    return {"output_dir": str(out), **overrides}
+
+
+def _volume(path, shape=(12, 12, 12), affine=None):
+    import nibabel as nib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.random.default_rng(len(str(path))).random(shape).astype(np.float32)
+    nib.save(nib.Nifti1Image(image, np.diag([1.0, 1.5, 2.0, 1.0]) if affine is None else affine), str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_inference_keeps_going_past_bad_volumes(untrained, tmp_path, caplog):
+    import nibabel as nib
+
+    images = tmp_path / "images"
+    good = [_volume(images / "a.nii.gz"), _volume(images / "c.nii.gz", shape=(16, 12, 8))]
+    raw = good[0].read_bytes()
+    (images / "b.nii.gz").write_bytes(raw[: len(raw) // 2])  # a truncated copy
+    nib.save(nib.Nifti1Image(np.ones((12, 12), np.float32), np.eye(4)), str(images / "slice.nii.gz"))  # 2D
+    pred_dir = tmp_path / "masks"
+    with caplog.at_level("INFO"):
+        run_workflow([CONFIGS / "inference.json"], run_id="inferring", input=str(images), prediction_dir=str(pred_dir),
+                     **untrained)
+    for source in good:
+        mask = nib.load(str(pred_dir / source.name.replace(".nii.gz", "_seg.nii.gz")))
+        src = nib.load(str(source))
+        assert mask.shape == src.shape and np.allclose(mask.affine, src.affine)
+        assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1, 2}
+    assert sorted(p.name for p in pred_dir.iterdir()) == ["a_seg.nii.gz", "c_seg.nii.gz", "segmentations.csv"]
+    with open(pred_dir / "segmentations.csv") as f:
+        rows = {os.path.basename(r["path"]): r for r in csv.DictReader(f)}
+    assert [rows[n]["error"] == "" for n in ("a.nii.gz", "b.nii.gz", "c.nii.gz", "slice.nii.gz")] == [
+        True, False, True, False]
+    assert "b.nii.gz" in rows["b.nii.gz"]["error"] and "3 spatial axes" in rows["slice.nii.gz"]["error"]
+    lines = [r.getMessage() for r in caplog.records]
+    failed = [m for m in lines if m.startswith("not segmented: ")]
+    assert len(failed) == 2 and all("\n" not in m for m in failed)
+    assert any(m.startswith("Segmented 2 of 4 volumes, 2 failed; masks in ") for m in lines), lines[-5:]
+    # nothing predictable: the reasons are still listed, and the run fails (non-zero exit of monai.bundle run)
+    (images / "a.nii.gz").unlink()
+    (images / "c.nii.gz").unlink()
+    with pytest.raises(Exception) as err:
+        run_workflow([CONFIGS / "inference.json"], run_id="inferring", input=str(images),
+                     prediction_dir=str(pred_dir), **untrained)
+    from monai_sre.data import load_error
+
+    assert "no volume could be segmented: all 2 failed" in load_error(err.value)
+    with open(pred_dir / "segmentations.csv") as f:
+        assert sorted(os.path.basename(r["path"]) for r in csv.DictReader(f) if r["error"]) == ["b.nii.gz",
+                                                                                                "slice.nii.gz"]
+
+
+@pytest.mark.slow
+def test_inference_gives_same_named_inputs_their_own_masks(untrained, tmp_path):
+    import nibabel as nib
+
+    first = _volume(tmp_path / "data" / "p1" / "x.nii.gz", shape=(12, 12, 12))
+    second = _volume(tmp_path / "data" / "p2" / "x.nii.gz", shape=(16, 8, 12))
+    (tmp_path / "list.json").write_text(json.dumps({"test": [str(first), "data/p2/x.nii.gz"]}))
+    pred_dir = tmp_path / "masks"
+    run_workflow([CONFIGS / "inference.json"], run_id="inferring", input=str(tmp_path / "list.json"),
+                 prediction_dir=str(pred_dir), **untrained)
+    for source, mask in ((first, pred_dir / "p1" / "x_seg.nii.gz"), (second, pred_dir / "p2" / "x_seg.nii.gz")):
+        assert nib.load(str(mask)).shape == nib.load(str(source)).shape

@@ -12,6 +12,7 @@ from monai_sre.workflows import (
     classification_postprocessing,
     find_bundle_root,
     image_datalist,
+    output_names,
     run_name,
 )
 
@@ -69,3 +70,15 @@ def test_find_bundle_root_errors_and_run_name(tmp_path, monkeypatch):
         find_bundle_root("no_such_bundle")
     assert run_name("synthetic3d", "sre_r3d_18") == "synthetic3d_sre_r3d_18"
     assert run_name("/data/lists/my_list.json", None) == "my_list"
+
+
+def test_output_names_are_unique_and_mirror_the_input_folders(tmp_path):
+    def names(*paths):
+        return [item["output"] for item in output_names([{"image": str(tmp_path / p), "path": str(tmp_path / p)}
+                                                         for p in paths])]
+
+    assert names("a/x.nii.gz", "a/y.nii", "a/z.NRRD") == ["x_seg.nii.gz", "y_seg.nii.gz", "z_seg.nii.gz"]
+    assert names("p1/x.nii.gz", "p2/sub/x.nii.gz") == ["p1/x_seg.nii.gz", "p2/sub/x_seg.nii.gz"]
+    assert names("x.nii", "x.nii.gz", "x.nii") == ["x_seg.nii.gz", "x_seg_2.nii.gz", "x_seg.nii.gz"]
+    item = output_names([{"image": "/d/a.nii.gz", "path": "/d/a.nii.gz"}], postfix="_mask", key="out")[0]
+    assert item == {"image": "/d/a.nii.gz", "path": "/d/a.nii.gz", "out": "a_mask.nii.gz"}

@@ -180,3 +180,54 @@ def test_get_dataset_resamples_to_pixdim(tmp_path, caplog):
     with caplog.at_level("INFO", logger="monai_sre.data.nifti"):
         item = get_dataset(path, "train", size=8, pixdim=(1.0, 1.0, 1.0))[0]
     assert item["image"].shape == (1, 8, 8, 8) and "resampling to pixdim (1.0, 1.0, 1.0)" in caplog.text
+
+
+# (training labels, pattern): a gap in the training labels is a typo or a class without images, refused up front
+LABEL_GAPS = [
+    ([0, 1, 7, 0, 1], r"the 'training' labels \[0, 1, 7\] are not the class indices 0..2 of 3 classes: label 7 in "
+                      r"entry 2 \(.*vol2.nii.gz\)\. .*--num_classes 8"),
+    ([0, 3, 3, 0, 3], r"the 'training' labels \[0, 3\] are not the class indices 0..1 of 2 classes: label 3 in "
+                      r"entries 1 \(.*vol1.nii.gz\), 2 \(.*vol2.nii.gz\), 4 \(.*vol4.nii.gz\)\."),
+    ([1, 2, 1, 2, 1], r"labels \[1, 2\] are not the class indices 0..1 of 2 classes: label 2 in entries 1 "),
+]
+
+
+@pytest.mark.parametrize("labels,error", LABEL_GAPS)
+def test_training_labels_must_be_0_to_k_minus_1(tmp_path, labels, error):
+    names = _write_volumes(tmp_path, len(labels))
+    path = _datalist(tmp_path, [{"image": n, "label": k} for n, k in zip(names, labels)])
+    for check in (lambda: check_datalist(path), lambda: dataset_info(path), lambda: get_dataset(path, "train", size=8)):
+        with pytest.raises(ValueError, match=error):
+            check()
+
+
+def test_num_classes_given_allows_classes_without_training_images(tmp_path):
+    names = _write_volumes(tmp_path, 4)
+    path = _datalist(tmp_path, [{"image": n, "label": k} for n, k in zip(names[:3], [0, 1, 7])],
+                     [{"image": names[3], "label": 5}])
+    info = dataset_info(path, num_classes=8)
+    assert info["num_classes"] == 8 and info["label_names"] == [str(i) for i in range(8)]
+    assert [it["label"] for it in get_dataset(path, "train", size=8, num_classes=8).data] == [0, 1, 7]
+    with pytest.raises(ValueError, match=r"'training' entry 2 \(.*vol2.nii.gz\): label 7 is not one of the 6 classes "
+                                         r"given by num_classes \(0..5\)"):
+        check_datalist(path, num_classes=6)
+    with pytest.raises(ValueError, match="num_classes must be None .* got 0"):
+        check_datalist(path, num_classes=0)
+    with pytest.raises(ValueError, match="num_classes=3 but dataset 'synthetic3d' has 2 classes"):
+        dataset_info("synthetic3d", num_classes=3)
+
+
+def test_repeated_and_shared_images_give_one_warning_each(tmp_path, caplog):
+    names = _write_volumes(tmp_path, 4)
+    training = [{"image": names[0], "label": 0}, {"image": names[1], "label": 1}, {"image": names[0], "label": 0},
+                {"image": names[1], "label": 1}, {"image": names[1], "label": 1}, {"image": names[2], "label": 0}]
+    validation = [{"image": names[2], "label": 0}, {"image": names[3], "label": 1}]
+    path = _datalist(tmp_path, training, validation)
+    with caplog.at_level("WARNING", logger="monai_sre.data.nifti"):
+        dataset_info(path)  # a bundle reads the datalist three times
+        get_dataset(path, "train", size=8)
+        get_dataset(path, "val", size=8)
+    messages = [r.getMessage() for r in caplog.records if r.name == "monai_sre.data.nifti"]
+    assert len(messages) == 2, messages
+    assert "2 images are listed more than once in 'training' (3 extra entries, e.g. " in messages[0]
+    assert "1 image of 'validation' is also in 'training' (e.g. " in messages[1] and "vol2.nii.gz" in messages[1]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -31,6 +32,10 @@ def test_datalists(tmp_path):
     assert len(items) == 16 and items[0]["image"].shape == (1, 16, 16, 16) and items[0]["image"].max() <= 1.0
     out = segmentation_transforms("synthetic_seg3d")(items[0])
     assert tuple(out["label"].shape) == (1, 16, 16, 16)
+    import nibabel as nib
+
+    for name in ("a.nii.gz", "b.nii.gz"):  # the files are checked: they must exist and match
+        nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.uint8), np.eye(4)), str(tmp_path / name))
     (tmp_path / "dl.json").write_text(json.dumps({"training": [{"image": "a.nii.gz", "label": "b.nii.gz"}]}))
     files = segmentation_datalist(str(tmp_path / "dl.json"), "train")
     assert files == [{"image": str(tmp_path / "a.nii.gz"), "label": str(tmp_path / "b.nii.gz")}]
@@ -42,3 +47,74 @@ def test_datalists(tmp_path):
         segmentation_datalist(str(tmp_path / "missing.json"), "train")
     with pytest.raises(ValueError, match="size"):
         make_synthetic_segmentation(str(tmp_path), size=8)
+
+
+def _pairs(tmp_path, n=3, shape=(8, 8, 8)):
+    """``n`` good 8^3 image/label pairs on one grid (labels 0..2, float32 on disk) and their datalist entries."""
+    import nibabel as nib
+
+    affine = np.diag([1.5, 1.5, 2.0, 1.0])
+    rng = np.random.default_rng(0)
+    entries = []
+    for i in range(n):
+        nib.save(nib.Nifti1Image(rng.random(shape).astype(np.float32), affine), str(tmp_path / f"img{i}.nii.gz"))
+        label = (np.arange(np.prod(shape)).reshape(shape) % 3).astype(np.float32)
+        nib.save(nib.Nifti1Image(label, affine), str(tmp_path / f"lab{i}.nii.gz"))
+        entries.append({"image": f"img{i}.nii.gz", "label": f"lab{i}.nii.gz"})
+    return entries
+
+
+def _spoil(tmp_path, problem):
+    """Rewrite ``lab1.nii.gz`` with one problem; returns the pattern its error must match."""
+    import nibabel as nib
+
+    path = str(tmp_path / "lab1.nii.gz")
+    affine = np.diag([1.5, 1.5, 2.0, 1.0])
+    if problem == "shape":
+        nib.save(nib.Nifti1Image(np.zeros((8, 8, 6), np.uint8), affine), path)
+        return r"entry 1: label .*lab1.nii.gz has shape \(8, 8, 6\) but its image .*img1.nii.gz has \(8, 8, 8\)"
+    if problem == "affine":
+        nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.uint8), np.diag([1.5, 1.5, 3.0, 1.0])), path)
+        return r"entry 1: label .*lab1.nii.gz and its image .*img1.nii.gz have affines differing by up to 1 "
+    if problem == "fractional":
+        nib.save(nib.Nifti1Image(np.resize(np.float32([0, 0.5, 1]), (8, 8, 8)), affine), path)
+        return r"entry 1: label .*lab1.nii.gz holds non-integer values \(0.5\)"
+    if problem in ("too_large", "negative"):
+        value = 5 if problem == "too_large" else -1
+        nib.save(nib.Nifti1Image(np.resize(np.int16([0, 1, value]), (8, 8, 8)), affine), path)
+        return rf"entry 1: label .*lab1.nii.gz holds values {value} outside the classes 0..2 \(num_classes=3\)"
+    if problem == "missing":
+        os.remove(path)
+        return r"entry 1: label file not found: .*lab1.nii.gz"
+    raw = open(path, "rb").read()  # truncated: the header reads, the voxels do not
+    open(path, "wb").write(raw[: len(raw) // 2])
+    return r"entry 1: label .*lab1.nii.gz cannot be read"
+
+
+@pytest.mark.parametrize("problem", ["shape", "affine", "fractional", "too_large", "negative", "missing", "truncated"])
+def test_segmentation_datalist_is_checked_entry_by_entry(tmp_path, problem):
+    entries = _pairs(tmp_path)
+    (tmp_path / "dl.json").write_text(json.dumps({"training": entries, "validation": entries[:1]}))
+    assert len(segmentation_datalist(str(tmp_path / "dl.json"), "train", num_classes=3)) == 3  # all good
+    error = _spoil(tmp_path, problem)
+    with pytest.raises(ValueError, match=r"datalist .*dl.json \('training'\) has 1 bad entries:\n  " + error):
+        segmentation_datalist(str(tmp_path / "dl.json"), "train", num_classes=3)
+    assert len(segmentation_datalist(str(tmp_path / "dl.json"), "val", num_classes=3)) == 1  # other lists unaffected
+
+
+def test_affines_within_the_tolerance_agree(tmp_path):
+    import nibabel as nib
+
+    entries = _pairs(tmp_path, n=1)
+    lab = nib.load(str(tmp_path / "lab0.nii.gz"))
+    shifted = lab.affine.copy()
+    shifted[:3, 3] += 1e-4  # float rounding of a resampled header, not another grid
+    nib.save(nib.Nifti1Image(np.asarray(lab.dataobj), shifted), str(tmp_path / "lab0.nii.gz"))
+    (tmp_path / "dl.json").write_text(json.dumps({"training": entries}))
+    assert len(segmentation_datalist(str(tmp_path / "dl.json"), "train", num_classes=3)) == 1
+
+
+def test_augment_must_be_a_bool():
+    for bad in ("false", 1, None):
+        with pytest.raises(ValueError, match="augment must be True or False"):
+            segmentation_transforms("synthetic_seg3d", augment=bad)

@@ -221,3 +221,10 @@ def test_rotate_must_be_a_bool():
     for bad in ("true", "False", 1, None):
         with pytest.raises(ValueError, match="rotate must be True or False"):
             classification_transforms(2, rotate=bad)
+
+
+def test_augment_must_be_a_bool():
+    """A string switch would be truthy: ``augment="false"`` must not augment (bundles read it with ``as_bool``)."""
+    for bad in ("false", "True", 0, None):
+        with pytest.raises(ValueError, match="augment must be True or False"):
+            classification_transforms(3, augment=bad)
