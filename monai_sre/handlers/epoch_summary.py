@@ -48,7 +48,7 @@ class EpochSummary:
     Attach it to the trainer *after* the :class:`monai.handlers.ValidationHandler`, so that the line shows the
     metrics of the validation that just ran::
 
-        epoch 3/100 | loss 0.4121 lr 0.02 | val_acc 0.9375 val_loss 0.2113 | best val_acc 0.9375 (epoch 3) | 41.2s
+        epoch 3/100 | loss 0.4121 lr 0.02 | val_acc 0.9375 val_loss 0.2113 | best val_loss 0.2113 (epoch 3) | 41.2s
 
     Args:
         evaluator: the validation engine (its ``state.metrics``, ``best_metric`` and ``best_metric_epoch`` are shown);

@@ -155,6 +155,13 @@ def test_resume_continues_from_last_epoch(spec, trained, tiny_data, tmp_path):
     assert last["trainer"]["iteration"] == 2 * iters and last["lr_scheduler"]["last_epoch"] == 2
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [r["epoch"] for r in history["history"]] == [1, 2] and history["epochs_run"] == 2
+    # model.pt holds the weights of the epoch with the lowest validation loss (epoch 1's are the fixture's last.pt)
+    losses = [r["val_loss"] for r in history["history"]]
+    assert losses[0] != losses[1]
+    weights = {1: torch.load(out / "models" / "last.pt", weights_only=True)["model"], 2: last["model"]}
+    best = torch.load(tmp_path / "run" / "models" / "model.pt", weights_only=True)
+    expected = weights[1 + losses.index(min(losses))]
+    assert all(torch.equal(best[k], expected[k]) for k in expected)
     # the checkpoint records its schedule: resuming it with the other one is refused before any training
     with pytest.raises(Exception) as err:
         run_workflow([spec.train], run_id="training",
