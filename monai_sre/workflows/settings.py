@@ -64,7 +64,7 @@ def trained_settings(
     if record is None and os.path.isfile(path):
         logger.warning(
             "checkpoint %s has no record of the settings it was trained with (written by an older version): "
-            "evaluating with the configured ones (%s), which must be those it was trained with.",
+            "using the configured ones (%s), which must be those it was trained with.",
             os.path.abspath(path), ", ".join(f"{k}={configured(v, defaults.get(k))!r}" for k, v in given.items()))
     record = record or {}
     chosen = {k: v for k, v in given.items() if not _unset(v)}
