@@ -33,12 +33,14 @@ import sys
 from pathlib import Path
 
 import torch
+from ignite.handlers import Checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monai_sre.data import get_dataset  # noqa: E402
 from monai_sre.experiments.reproduce import MODELS  # noqa: E402
 from monai_sre.experiments.rotation_diagnosis import diagnose  # noqa: E402
+from monai_sre.handlers import read_checkpoint  # noqa: E402
 from monai_sre.nets import get_model  # noqa: E402
 from monai_sre.transforms import classification_transforms  # noqa: E402
 from monai_sre.utils.io import atomic_write  # noqa: E402
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         images, labels = cache[key]
         kwargs = {k: settings[k] for k in ("widths", "input_smoothing") if settings.get(k) is not None}
         net = get_model(meta["model"], in_channels=images.shape[1], num_classes=int(labels.max()) + 1, **kwargs)
-        net.load_state_dict(torch.load(run_dir / "models" / "model.pt", map_location="cpu"))
+        Checkpoint.load_objects({"model": net}, read_checkpoint(run_dir / "models" / "model.pt", map_location="cpu"))
         axes = tuple(args.axes) if spatial_dims == 3 else None
         acc = diagnose(net, images, labels, spatial_dims, axes=axes)
         rows.append({"run": str(run_dir), "model": meta["model"], "dataset": name, "split": args.split,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .datasets import cross_validation_folds, dataset_info, get_dataset
-from .medmnist import MEDMNIST_FLAGS, MEDMNIST_SIZES, MedMNISTDataset, NpzClassificationDataset, default_root
+from .medmnist import BUNDLE_FOR_DIMS, MEDMNIST_FLAGS, MEDMNIST_SIZES, MedMNISTDataset, NpzClassificationDataset, default_root
 from .datalist import read_datalist
 from .nifti import (
     NiftiDataset,
@@ -26,6 +26,7 @@ from .synthetic import SYNTHETIC_INFO, SYNTHETIC_NAMES, default_cache, make_synt
 
 __all__ = [
     "AFFINE_TOLERANCE",
+    "BUNDLE_FOR_DIMS",
     "DATALIST_KEYS",
     "DATALIST_SPLITS",
     "MEDMNIST_FLAGS",

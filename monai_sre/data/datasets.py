@@ -10,7 +10,7 @@ from monai.data import partition_dataset_classes
 from monai.utils import optional_import
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from .medmnist import MedMNISTDataset, NpzClassificationDataset, read_npz
+from .medmnist import BUNDLE_FOR_DIMS, MedMNISTDataset, NpzClassificationDataset, read_npz
 from .nifti import check_datalist, nifti_dataset
 from .splits import split_name
 from .synthetic import SYNTHETIC_INFO, default_cache, make_synthetic
@@ -139,7 +139,11 @@ def cross_validation_folds(
 
 
 def dataset_info(
-    name: str | os.PathLike, root: str | os.PathLike | None = None, size: int = 28, num_classes: int | None = None
+    name: str | os.PathLike,
+    root: str | os.PathLike | None = None,
+    size: int = 28,
+    num_classes: int | None = None,
+    spatial_dims: int | None = None,
 ) -> dict:
     """Shape and label facts of a dataset, without loading its images.
 
@@ -149,6 +153,7 @@ def dataset_info(
         size: as in :func:`get_dataset` (does not change the result).
         num_classes: the number of classes if known (None: from the dataset). A datalist then need not have a
             training image of every class; for the other datasets it must equal theirs.
+        spatial_dims: the number of spatial dimensions the caller's network takes (a bundle's 2 or 3), if fixed.
 
     Returns:
         ``dict(spatial_dims, in_channels, num_classes, task, label_names)``; ``task`` is MedMNIST's wording
@@ -156,9 +161,20 @@ def dataset_info(
 
     Raises:
         ValueError: unknown ``name``, a datalist that fails :func:`~monai_sre.data.check_datalist` (e.g. training
-            labels that are not 0..K-1 without ``num_classes``), or a ``num_classes`` that contradicts the dataset.
+            labels that are not 0..K-1 without ``num_classes``), or a ``num_classes`` or ``spatial_dims`` that
+            contradicts the dataset (the message names the bundle for its data).
     """
-    key = str(name)
+    facts = _facts(str(name), root, num_classes)
+    dims = facts["spatial_dims"]
+    if spatial_dims is not None and dims != spatial_dims:
+        raise ValueError(
+            f"dataset {str(name)!r} holds {dims}D images but this network takes {spatial_dims}D ones: use "
+            f"{BUNDLE_FOR_DIMS[dims]} for {dims}D data."
+        )
+    return facts
+
+
+def _facts(key: str, root: str | os.PathLike | None, num_classes: int | None) -> dict:
     if _is_datalist(key):
         content = check_datalist(key, root, num_classes=num_classes)
         count = num_classes if num_classes is not None else max(it["label"] for it in content["training"]) + 1
@@ -176,7 +192,7 @@ def dataset_info(
                  "num_classes": len(names), "task": info["task"], "label_names": names}
     else:
         raise ValueError(
-            f"name must be 'synthetic3d', 'synthetic2d', a MedMNIST flag or a .json/.csv datalist path, got {name!r}."
+            f"name must be 'synthetic3d', 'synthetic2d', a MedMNIST flag or a .json/.csv datalist path, got {key!r}."
         )
     if num_classes is not None and num_classes != facts["num_classes"]:
         raise ValueError(

@@ -19,6 +19,7 @@ from .splits import split_name
 medmnist, _has_medmnist = optional_import("medmnist")
 
 __all__ = [
+    "BUNDLE_FOR_DIMS",
     "MEDMNIST_FLAGS",
     "MEDMNIST_SIZES",
     "NpzClassificationDataset",
@@ -71,6 +72,12 @@ def read_npz(path: str | os.PathLike, *keys: str) -> list[np.ndarray]:
     """
     try:
         with np.load(path) as npz:
+            missing = [k for k in keys if k not in npz.files]
+            if missing:
+                raise RuntimeError(
+                    f"npz file {os.path.abspath(path)} has no {missing} (it holds {sorted(npz.files)}): it is not a "
+                    f"MedMNIST-format file; put the dataset's own npz there."
+                )
             return [npz[k] for k in keys]
     except NPZ_ERRORS as err:
         raise RuntimeError(
@@ -91,6 +98,27 @@ def _to_channel_first(images: np.ndarray, spatial_dims: int) -> np.ndarray:
     if images.ndim == spatial_dims + 2:  # channels last (RGB 2D)
         return np.moveaxis(images, -1, 1)
     raise ValueError(f"images of shape {images.shape} do not match spatial_dims={spatial_dims}.")
+
+
+#: the bundle for each number of spatial dimensions
+BUNDLE_FOR_DIMS = {2: "bundles/sre_r18", 3: "bundles/sre_r3d"}
+
+
+def _check_shape(path: Path, flag: str, split: str, size: int, info: dict, shape: tuple) -> None:
+    """Refuse an npz whose images are not ``flag``'s (e.g. a 2D set's file under a 3D set's name), naming the file,
+    the shapes found and expected, and the bundle for the data it holds."""
+    dims = 3 if flag.endswith("3d") else 2
+    channels = int(info["n_channels"])
+    expected = ("N",) + (size,) * dims + ((channels,) if channels > 1 else ())
+    if len(shape) == len(expected) and tuple(shape[1:]) == expected[1:]:
+        return
+    found_dims = len(shape) - 2 if len(shape) == 4 and shape[-1] == 3 else len(shape) - 1  # RGB 2D: channels last
+    hint = (f"; it looks like {found_dims}D data: use {BUNDLE_FOR_DIMS[found_dims]} and that dataset's name"
+            if found_dims in BUNDLE_FOR_DIMS and found_dims != dims else "")
+    raise ValueError(
+        f"MedMNIST file {path.resolve()} holds {split}_images of shape {tuple(shape)} but {flag} at size {size} has "
+        f"{tuple(expected)}: it is another dataset's file{hint}, or put the official {path.name} there."
+    )
 
 
 class NpzClassificationDataset(Dataset):
@@ -196,6 +224,7 @@ class MedMNISTDataset(NpzClassificationDataset):
         except NPZ_ERRORS:
             read_npz(path, f"{split}_images", f"{split}_labels")  # raises the error that names the file
             raise
+        _check_shape(path, flag, split, size, info, np.shape(raw.imgs))
         self.name, self.size, self.path, self.info = flag, size, path, info
         super().__init__(
             raw.imgs,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -349,9 +350,27 @@ class NiftiDataset(Dataset):
             raise RuntimeError(self.describe_error(index, err)) from err
 
     def describe_error(self, index: int, err: BaseException) -> str:
-        """``"failed to load or transform <file> (item <index>): <Type>: <message>"`` for a failed item."""
+        """One line for a failed item: ``"<file> (item <index>) does not exist"``, or ``"failed to load or
+        transform <file> (item <index>): <Type>: <message>"`` (for a file no reader can read, the first reader's
+        reason instead of MONAI's advice to install readers and their tracebacks)."""
         name = self.data[index].get("image", f"item {index}")
-        return f"failed to load or transform {name} (item {index}): {load_error(err)}"
+        if isinstance(name, (str, os.PathLike)) and not os.path.exists(name):
+            return f"{name} (item {index}) does not exist: check the path"
+        return f"failed to load or transform {name} (item {index}): {_one_line(load_error(err))}"
+
+
+#: the last line of a traceback, e.g. ``nibabel.filebasedimages.ImageFileError: File x is not a gzip file``
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception)): (.*)$")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """A possibly multi-line error text as one line of at most ``limit`` characters."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else text
+    if "cannot find a suitable reader" in first:
+        causes = [m for m in map(_EXCEPTION_LINE.match, text.splitlines()[1:]) if m]
+        first = "no image reader can read it" + (f" ({causes[0].group(1)}: {causes[0].group(2)})" if causes else "")
+    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def nifti_dataset(

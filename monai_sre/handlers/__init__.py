@@ -12,7 +12,16 @@ from .classification import (
     classification_postprocessing,
     is_multilabel,
 )
-from .checkpoint import AtomicDiskSaver, ResumeFromCheckpoint, SRECheckpointLoader, SRECheckpointSaver, read_checkpoint
+from .checkpoint import (
+    SETTINGS_KEY,
+    AtomicDiskSaver,
+    ResumeFromCheckpoint,
+    SRECheckpointLoader,
+    SRECheckpointSaver,
+    TrainingSettings,
+    read_checkpoint,
+    read_settings,
+)
 from .epoch_seed import EpochSeeder
 from .epoch_summary import EpochSummary
 from .layer_stats import LayerStatsHandler
@@ -40,6 +49,7 @@ from .training_schedule import SCHEDULES, TrainingSchedule
 __all__ = [
     "MULTI_LABEL",
     "SCHEDULES",
+    "SETTINGS_KEY",
     "TASKS",
     "AtomicDiskSaver",
     "ClassificationOutput",
@@ -55,6 +65,7 @@ __all__ = [
     "SegmentationRotationSweep",
     "SegmentationWriter",
     "TrainingSchedule",
+    "TrainingSettings",
     "ViewBatch",
     "apply_view",
     "check_task",
@@ -63,6 +74,7 @@ __all__ = [
     "is_multilabel",
     "make_views",
     "read_checkpoint",
+    "read_settings",
     "rotation_sweep",
     "segmentation_sweep",
     "summarize_segmentation_sweep",

@@ -6,6 +6,13 @@ truncated file. :class:`SRECheckpointSaver` keeps MONAI's behaviour and argument
 filename for the interval checkpoint (``last.pt``) and exposes ``state_dict`` so the best-metric bookkeeping can be
 stored inside the last checkpoint. :class:`ResumeFromCheckpoint` restores such a checkpoint when it exists and does
 nothing otherwise, so the same config starts fresh or resumes.
+
+:class:`TrainingSettings` saves the settings a network was trained with (network name and arguments, preprocessing)
+next to its weights, under the key ``"settings"`` of the checkpoint dict, as plain values that
+``torch.load(weights_only=True)`` reads: ``{"model": <state dict>, "settings": {"network_name": ..., ...}}``.
+Evaluation and inference take their settings from there (:func:`monai_sre.workflows.trained_settings`), resuming
+refuses a run configured otherwise, and a checkpoint that does not fit the network gets a one-line error naming the
+file and the setting that differs instead of PyTorch's list of tensors.
 """
 
 from __future__ import annotations
@@ -15,12 +22,16 @@ import math
 import os
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from monai.handlers import CheckpointLoader, CheckpointSaver
 from monai.utils import IgniteInfo, min_version, optional_import
+
+from monai_sre.utils.io import atomic_path
 
 DiskSaver, _ = optional_import("ignite.handlers", IgniteInfo.OPT_IMPORT_VERSION, min_version, "DiskSaver")
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
@@ -29,7 +40,16 @@ if TYPE_CHECKING:
 else:
     Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
 
-__all__ = ["AtomicDiskSaver", "SRECheckpointSaver", "SRECheckpointLoader", "ResumeFromCheckpoint", "read_checkpoint"]
+__all__ = [
+    "SETTINGS_KEY",
+    "AtomicDiskSaver",
+    "SRECheckpointSaver",
+    "SRECheckpointLoader",
+    "ResumeFromCheckpoint",
+    "TrainingSettings",
+    "read_checkpoint",
+    "read_settings",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -42,19 +62,176 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = None) -> Any:
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        RuntimeError: if the file cannot be read (truncated by a killed copy or a full disk, or not a checkpoint).
+        RuntimeError: if the file cannot be read (truncated by a killed copy or a full disk, or not a checkpoint), or
+            is refused because it holds Python objects beyond weights (a pickle that may run code when loaded).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {os.path.abspath(path)}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except _UNREADABLE as err:
+    except pickle.UnpicklingError as err:
+        if not _runs_code(err):
+            raise _unreadable(path, err) from err
         raise RuntimeError(
-            f"checkpoint {os.path.abspath(path)} ({os.path.getsize(path)} bytes) cannot be read, it is probably "
-            f"truncated or corrupt ({type(err).__name__}: {err}). Restore a good copy, or delete it to train from "
-            f"scratch."
-        ) from err
+            f"checkpoint {os.path.abspath(path)} was refused: it is not loadable with torch.load(weights_only=True), "
+            f"it holds Python objects that may run code when loaded. Use a checkpoint saved by this software, or "
+            f"re-save only the weights (torch.save(model.state_dict(), path)) where you trust the file."
+        ) from None
+    except _UNREADABLE as err:
+        raise _unreadable(path, err) from err
+
+
+def _runs_code(err: pickle.UnpicklingError) -> bool:
+    """Whether torch's weights-only unpickler refused a global (a class or function the file would import and run),
+    as opposed to failing on a truncated file."""
+    text = str(err).lower()
+    return "weights only load failed" in text and "global" in text
+
+
+def _unreadable(path: str, err: BaseException) -> RuntimeError:
+    return RuntimeError(
+        f"checkpoint {os.path.abspath(path)} ({os.path.getsize(path)} bytes) cannot be read, it is probably "
+        f"truncated or corrupt ({type(err).__name__}: {err}). Restore a good copy, or delete it to train from scratch."
+    )
+
+
+SETTINGS_KEY = "settings"
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any, name: str) -> Any:
+    """``value`` as JSON-like plain data (tuples become lists), or a ``TypeError`` naming the setting."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, name) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{name}.{k}") for k, v in value.items()}
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy / torch scalars
+        return value.item()
+    raise TypeError(f"setting {name!r} must be plain data (str, int, float, bool, None, lists, dicts), got {value!r}.")
+
+
+class TrainingSettings:
+    """The settings a network was trained with, saved in its checkpoints next to the weights.
+
+    Put it in a :class:`SRECheckpointSaver`'s ``save_dict`` under :data:`SETTINGS_KEY` (``"settings"``); its
+    ``state_dict`` is a dict of plain values, so ``torch.load(path, weights_only=True)["settings"]`` reads it back.
+    In a :class:`ResumeFromCheckpoint`'s ``load_dict`` it makes resuming refuse a run configured otherwise.
+
+    Args:
+        settings: e.g. ``{"network_name": "sre_r3d_18", "widths": [16, 32, 64, 128], "intensity_range": [0, 1]}``.
+
+    Raises:
+        TypeError: if a value is not plain data (str, int, float, bool, None, lists, dicts).
+    """
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = {str(k): _plain(v, str(k)) for k, v in dict(settings).items()}
+        self.loaded: dict | None = None
+
+    def state_dict(self) -> dict:
+        return dict(self.settings)
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        """Keep the checkpoint's record in ``loaded`` (the configured ``settings`` stay as they are)."""
+        self.loaded = dict(state_dict)
+
+
+def settings_of(checkpoint: Any) -> dict | None:
+    """The :class:`TrainingSettings` record of a loaded checkpoint, or None if it has none (older checkpoints)."""
+    if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get(SETTINGS_KEY), Mapping):
+        return dict(checkpoint[SETTINGS_KEY])
+    return None
+
+
+def read_settings(path: str | os.PathLike) -> dict | None:
+    """The settings recorded in the checkpoint at ``path``; None if it has no record or does not exist.
+
+    Raises:
+        RuntimeError: if the file cannot be read (see :func:`read_checkpoint`).
+    """
+    return settings_of(read_checkpoint(path, map_location="cpu")) if os.path.isfile(path) else None
+
+
+def differing(saved: Mapping, current: Mapping) -> dict[str, tuple[Any, Any]]:
+    """``{key: (saved value, current value)}`` for the keys both record with different values (lists and tuples,
+    ints and floats compare by value)."""
+    return {
+        k: (saved[k], current[k])
+        for k in current
+        if k in saved and _plain(saved[k], k) != _plain(current[k], k)
+    }
+
+
+def trained_versus(diff: Mapping[str, tuple[Any, Any]], verb: str) -> str:
+    """``"trained with widths=[16, 32] but this run <verb> widths=[4, 4]"`` for a :func:`differing` result."""
+    saved = ", ".join(f"{k}={a!r}" for k, (a, _) in diff.items())
+    current = ", ".join(f"{k}={b!r}" for k, (_, b) in diff.items())
+    return f"trained with {saved} but this run {verb} {current}"
+
+
+def _state_of(obj: Any) -> Any:
+    return obj.module if isinstance(obj, (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)) else obj
+
+
+def _shape(t: Any) -> tuple:
+    return tuple(getattr(t, "shape", ()))
+
+
+def _tensor_summary(network: torch.nn.Module, weights: Mapping) -> str:
+    """How a state dict differs from a network's: counts of tensors with another shape, missing and unexpected
+    ones, with the first of each."""
+    own = network.state_dict()
+    shapes = [k for k in own if k in weights and _shape(own[k]) != _shape(weights[k])]
+    missing = [k for k in own if k not in weights]
+    extra = [k for k in weights if k not in own]
+    parts = []
+    if shapes:
+        k = shapes[0]
+        parts.append(f"{len(shapes)} tensors differ in shape (first {k}: checkpoint {list(_shape(weights[k]))}, "
+                     f"network {list(_shape(own[k]))})")
+    if missing:
+        parts.append(f"{len(missing)} network tensors are not in it (first {missing[0]})")
+    if extra:
+        parts.append(f"{len(extra)} of its tensors are not in the network (first {extra[0]})")
+    return ", ".join(parts)
+
+
+def mismatch_message(
+    path: str, load_dict: Mapping, checkpoint: Any, settings: Mapping | None = None, error: str = ""
+) -> str:
+    """One line saying why the weights in ``checkpoint`` (read from ``path``) do not fit the network of
+    ``load_dict``: the recorded settings that differ from ``settings`` (this run's), else a summary of the tensors,
+    else the first reason in PyTorch's ``error``."""
+    saved = settings_of(checkpoint)
+    diff = differing(saved, settings) if saved is not None and settings is not None else {}
+    if diff:
+        what = "it was " + trained_versus(diff, "has")
+        hint = "Use the checkpoint's settings (leave them out, or set them to its values)"
+    else:
+        nets = [(k, _state_of(v)) for k, v in load_dict.items() if isinstance(_state_of(v), torch.nn.Module)]
+        summary = ""
+        if nets and isinstance(checkpoint, Mapping):
+            key, net = nets[0]
+            summary = _tensor_summary(net, checkpoint.get(key, checkpoint))
+        reasons = [line.strip() for line in error.splitlines()[1:] if line.strip()]
+        what = f"{summary}; it was trained with another network or other widths/features" if summary else (
+            reasons[0] if reasons else "its tensors do not load")
+        hint = "Configure the network it was trained with (network_name, widths or features)"
+    return f"checkpoint {os.path.abspath(path)} does not fit this run's network: {what}. {hint}, or use another checkpoint."
+
+
+@contextmanager
+def _fits(path: str, load_dict: Mapping, checkpoint: Any, settings: Mapping | None) -> Iterator[None]:
+    """Turn PyTorch's state-dict mismatch inside the block into the one line of :func:`mismatch_message`."""
+    try:
+        yield
+    except RuntimeError as err:
+        if "error(s) in loading state_dict" not in str(err).lower():
+            raise
+        raise ValueError(mismatch_message(path, load_dict, checkpoint, settings, str(err))) from None
 
 
 class AtomicDiskSaver(DiskSaver):
@@ -78,6 +255,12 @@ class AtomicDiskSaver(DiskSaver):
     def remove(self, filename: str) -> None:
         if self.filename is None:  # generated names: drop the superseded file
             super().remove(filename)
+
+    def _save_func(self, checkpoint: Mapping, path: Path, func: Any) -> None:
+        """Write through :func:`~monai_sre.utils.io.atomic_path`: on any failure (a full disk may only show when
+        the file is flushed) the temporary file is removed and ``path`` is left as it was."""
+        with atomic_path(path) as tmp:
+            func(checkpoint, tmp, **self.kwargs)
 
 
 class SRECheckpointSaver(CheckpointSaver):
@@ -182,17 +365,30 @@ def _closed_form_cosine(scheduler: torch.optim.lr_scheduler.CosineAnnealingLR) -
 
 
 class SRECheckpointLoader(CheckpointLoader):
-    """:class:`monai.handlers.CheckpointLoader` whose unreadable (truncated or corrupt) file gives an error that
-    names the file, instead of torch's bare ``OSError``/``RuntimeError``. Same arguments as MONAI's loader.
+    """:class:`monai.handlers.CheckpointLoader` whose errors name the file and what to do: an unreadable (truncated
+    or corrupt) or refused file, and weights that do not fit the network (one line naming the setting that differs,
+    instead of PyTorch's list of tensors). Loads plain state dicts and checkpoint dicts (``{"model": ...,
+    "settings": ...}``) alike.
+
+    Args:
+        settings: this run's settings (e.g. from :func:`monai_sre.workflows.trained_settings`), compared with the
+            checkpoint's record when the weights do not fit; None summarises the tensors instead.
+        args, kwargs: MONAI's :class:`~monai.handlers.CheckpointLoader` arguments.
 
     Raises:
         FileNotFoundError: when run, if ``load_path`` does not exist.
         RuntimeError: when run, if ``load_path`` cannot be read as a checkpoint.
+        ValueError: when run, if its weights do not fit the network.
     """
 
+    def __init__(self, *args: Any, settings: Mapping | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings = settings
+
     def __call__(self, engine: Engine) -> None:
-        read_checkpoint(self.load_path, map_location="cpu")
-        super().__call__(engine)
+        checkpoint = read_checkpoint(self.load_path, map_location="cpu")
+        with _fits(self.load_path, self.load_dict, checkpoint, self.settings):
+            super().__call__(engine)
 
 
 class ResumeFromCheckpoint:
@@ -262,6 +458,7 @@ class ResumeFromCheckpoint:
             return
         saved = read_checkpoint(self.load_path, map_location="cpu")
         load_dict = dict(self.load_dict)
+        settings = self._check_settings(saved, load_dict)
         missing = sorted(k for k in load_dict if k not in saved)
         if missing:
             raise ValueError(
@@ -274,13 +471,35 @@ class ResumeFromCheckpoint:
         cosines = {
             k: v.T_max for k, v in load_dict.items() if isinstance(v, torch.optim.lr_scheduler.CosineAnnealingLR)
         }
-        CheckpointLoader(self.load_path, load_dict, map_location=self.map_location)(engine)
+        with _fits(self.load_path, load_dict, saved, settings):
+            CheckpointLoader(self.load_path, load_dict, map_location=self.map_location)(engine)
         self.resumed_epoch = int(engine.state.epoch)
         for key, t_max in cosines.items():
             self._check_schedule(engine, key, load_dict[key], t_max)
         engine.logger.info(
             f"Resumed from {self.load_path} after epoch {engine.state.epoch} (max_epochs {engine.state.max_epochs})."
         )
+
+    def _check_settings(self, saved: Mapping, load_dict: dict) -> dict | None:
+        """Refuse a checkpoint whose recorded :class:`TrainingSettings` differ from this run's; one without a record
+        (written by an older version) is resumed with one warning. Returns this run's settings, if configured."""
+        keys = [k for k, v in load_dict.items() if isinstance(v, TrainingSettings)]
+        configured = load_dict[keys[0]].settings if keys else None
+        for key in keys:
+            current = load_dict[key].settings
+            if key not in saved:
+                logger.warning(
+                    "%s has no record of the settings it was trained with (written by an older version): resuming "
+                    "with this run's settings, which must be the ones it was trained with.", self.load_path)
+                del load_dict[key]
+                continue
+            diff = differing(saved[key], current)
+            if diff:
+                raise ValueError(
+                    f"{self.load_path} was {trained_versus(diff, 'is configured with')}: resume with the settings it "
+                    f"was trained with, or start a fresh run (resume=false or another output_dir)."
+                )
+        return configured
 
     def _check_schedule(
         self, engine: Engine, key: str, scheduler: torch.optim.lr_scheduler.CosineAnnealingLR, t_max: int

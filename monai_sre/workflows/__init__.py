@@ -15,8 +15,10 @@ from .distributed import shutdown_distributed
 from .inference import IMAGE_SUFFIXES, InferenceDataset, export_images, image_datalist, output_names
 from .overrides import as_bool
 from .seeding import seed_everything
+from .settings import FROM_CHECKPOINT, configured, trained_settings
 
 __all__ = [
+    "FROM_CHECKPOINT",
     "IMAGE_SUFFIXES",
     "InferenceDataset",
     "MULTI_LABEL",
@@ -24,6 +26,7 @@ __all__ = [
     "ClassificationOutput",
     "as_bool",
     "classification_postprocessing",
+    "configured",
     "export_images",
     "find_bundle_root",
     "image_datalist",
@@ -32,4 +35,5 @@ __all__ = [
     "run_name",
     "seed_everything",
     "shutdown_distributed",
+    "trained_settings",
 ]

@@ -115,7 +115,7 @@ def test_train_writes_checkpoints_and_tensorboard(trained, spec):
     assert sorted(os.listdir(out / "models")) == ["last.pt", "model.pt"]
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(out / "tensorboard"))
     last = torch.load(out / "models" / "last.pt", weights_only=True)
-    assert set(last) == {"model", "optimizer", "lr_scheduler", "training_schedule", "trainer", "best_saver"}
+    assert set(last) == {"model", "optimizer", "lr_scheduler", "training_schedule", "trainer", "best_saver", "settings"}
     iters = len(wf.parser.get_parsed_content("train#dataloader"))
     assert last["trainer"]["iteration"] == iters and last["lr_scheduler"]["last_epoch"] == 1
     assert last["training_schedule"]["schedule"] == "plateau" and last["training_schedule"]["reductions"] >= 0
@@ -123,10 +123,12 @@ def test_train_writes_checkpoints_and_tensorboard(trained, spec):
     assert history["stopped"] == "max_epochs" and history["epochs_run"] == 1  # TINY caps the run at 1 epoch
     assert history["history"][0]["lr"] == wf.parser.get_parsed_content("learning_rate")
     net = wf.parser.get_parsed_content("network_def")
-    net.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))  # plain state dict
+    best = torch.load(out / "models" / "model.pt", weights_only=True)  # the weights and the settings they need
+    assert set(best) == {"model", "settings"} and best["settings"] == last["settings"]
+    net.load_state_dict(best["model"])
     smoothed = workflow([spec.train], run_id="training", input_smoothing=0.7).parser.get_parsed_content("network_def")
-    with pytest.raises(RuntimeError, match="input_smoothing=None"):  # the checkpoint records how it was trained
-        smoothed.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))
+    with pytest.raises(RuntimeError, match="input_smoothing=None"):  # the weights record how they were trained
+        smoothed.load_state_dict(best["model"])
     evaluator = wf.parser.get_parsed_content("validate#evaluator")
     assert 0.0 <= evaluator.state.metrics["val_acc"] <= 1.0 and "val_auc" in evaluator.state.metrics
     assert isinstance(wf.parser.get_parsed_content("loss").loss, torch.nn.CrossEntropyLoss)
@@ -159,7 +161,7 @@ def test_resume_continues_from_last_epoch(spec, trained, tiny_data, tmp_path):
     losses = [r["val_loss"] for r in history["history"]]
     assert losses[0] != losses[1]
     weights = {1: torch.load(out / "models" / "last.pt", weights_only=True)["model"], 2: last["model"]}
-    best = torch.load(tmp_path / "run" / "models" / "model.pt", weights_only=True)
+    best = torch.load(tmp_path / "run" / "models" / "model.pt", weights_only=True)["model"]
     expected = weights[1 + losses.index(min(losses))]
     assert all(torch.equal(best[k], expected[k]) for k in expected)
     # the checkpoint records its schedule: resuming it with the other one is refused before any training
@@ -212,7 +214,7 @@ def test_evaluate_reports_test_accuracy_and_auc(spec, trained, tiny_data):
     assert float(saved["test_acc"]) == pytest.approx(metrics["test_acc"])
     # recompute on the test split with the saved best model
     net = wf.parser.get_parsed_content("network_def").eval()
-    net.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))
+    net.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True)["model"])
     ds = wf.parser.get_parsed_content("validate#dataset")
     with torch.no_grad():
         pred = [int(net(ds[i]["image"][None]).argmax()) for i in range(len(ds))]
@@ -314,11 +316,11 @@ def test_ckpt_export_torchscript_matches_checkpoint(spec, trained, tmp_path):
     ts_file = tmp_path / "model.ts"
     ckpt_export(net_id="network_def", filepath=str(ts_file), ckpt_file=str(out / "models" / "model.pt"),
                 meta_file=str(spec.configs / "metadata.json"), config_file=str(spec.inference), dataset=spec.flag,
-                widths=TINY["widths"])
+                key_in_ckpt="model", widths=TINY["widths"])
     scripted = torch.jit.load(str(ts_file))
     wf = workflow([spec.inference], run_id="inferring", dataset=spec.flag, widths=TINY["widths"])
     net = wf.parser.get_parsed_content("network_def").eval()
-    net.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True))
+    net.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True)["model"])
     x = torch.rand(2, 1, *([28] * spec.dims))
     with torch.no_grad():
         assert torch.allclose(scripted(x), net(x), atol=1e-5)

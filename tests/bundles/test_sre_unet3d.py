@@ -168,3 +168,29 @@ def test_inference_gives_same_named_inputs_their_own_masks(untrained, tmp_path):
                  prediction_dir=str(pred_dir), **untrained)
     for source, mask in ((first, pred_dir / "p1" / "x_seg.nii.gz"), (second, pred_dir / "p2" / "x_seg.nii.gz")):
         assert nib.load(str(mask)).shape == nib.load(str(source)).shape
+
+
+def test_inference_takes_the_network_and_window_from_the_checkpoint(tmp_path):
+    """Trained with 4-4-8-4 features on 16^3 windows: inference builds that network and window without being told,
+    and refuses another window size unless it is meant."""
+    import torch
+
+    from monai_sre.data import load_error
+
+    trained = {"features": TINY["features"], "size": 16}
+    net = workflow([CONFIGS / "inference.json"], run_id="inferring", **trained).parser.get_parsed_content("network_def")
+    (tmp_path / "models").mkdir()
+    settings = {"network_name": "sre_unet", "sre_kwargs": {"algorithm": "dense"}, "spatial_dims": 3, "in_channels": 1,
+                "num_classes": 3, **trained}
+    torch.save({"model": net.state_dict(), "settings": settings}, tmp_path / "models" / "model.pt")
+    parser = workflow([CONFIGS / "inference.json"], run_id="inferring", output_dir=str(tmp_path)).parser
+    assert tuple(parser.get_parsed_content("infer#inferer").roi_size) == (16, 16, 16)
+    built = parser.get_parsed_content("network_def")
+    assert [p.shape for p in built.parameters()] == [p.shape for p in net.parameters()]
+    with pytest.raises(Exception) as err:
+        workflow([CONFIGS / "inference.json"], run_id="inferring", output_dir=str(tmp_path),
+                 size=32).parser.get_parsed_content("infer#inferer")
+    assert "--size 32 disagrees with checkpoint" in load_error(err.value) and "size=16" in load_error(err.value)
+    meant = workflow([CONFIGS / "inference.json"], run_id="inferring", output_dir=str(tmp_path), size=32,
+                     override_preprocessing=True).parser
+    assert tuple(meant.get_parsed_content("infer#inferer").roi_size) == (32, 32, 32)

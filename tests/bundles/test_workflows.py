@@ -82,3 +82,16 @@ def test_output_names_are_unique_and_mirror_the_input_folders(tmp_path):
     assert names("x.nii", "x.nii.gz", "x.nii") == ["x_seg.nii.gz", "x_seg_2.nii.gz", "x_seg.nii.gz"]
     item = output_names([{"image": "/d/a.nii.gz", "path": "/d/a.nii.gz"}], postfix="_mask", key="out")[0]
     assert item == {"image": "/d/a.nii.gz", "path": "/d/a.nii.gz", "out": "a_mask.nii.gz"}
+
+
+def test_inference_error_cells_are_one_line_naming_the_file(tmp_path):
+    from monai_sre.data import nifti_transforms
+    from monai_sre.workflows import InferenceDataset
+
+    (tmp_path / "garbage.nii.gz").write_bytes(bytes(range(256)) * 12)
+    items = [{"image": str(tmp_path / name), "path": str(tmp_path / name)} for name in ("gone.nii.gz", "garbage.nii.gz")]
+    ds = InferenceDataset(items, nifti_transforms(spatial_size=[8] * 3), (1, 8, 8, 8))
+    missing, garbage = ds[0]["error"], ds[1]["error"]
+    assert missing == f"{tmp_path / 'gone.nii.gz'} (item 0) does not exist: check the path"
+    assert "garbage.nii.gz" in garbage and "\n" not in garbage and len(garbage) < 300
+    assert "no image reader can read it (ImageFileError:" in garbage and "install" not in garbage

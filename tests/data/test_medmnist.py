@@ -106,3 +106,42 @@ def test_truncated_npz_names_the_file(tmp_path):
         MedMNISTDataset("breastmnist", "train", root=tmp_path)
     with pytest.raises(RuntimeError, match="breastmnist.npz"):
         get_dataset("breastmnist", "val", root=tmp_path)
+
+
+def _fake_npz(path: Path, image_shape: tuple, keys=("train", "val", "test")) -> None:
+    arrays = {}
+    for split in keys:
+        arrays[f"{split}_images"] = np.zeros((4, *image_shape), np.uint8)
+        arrays[f"{split}_labels"] = np.zeros((4, 1), np.uint8)
+    np.savez(path, **arrays)
+
+
+def test_another_datasets_npz_names_the_file_the_shapes_and_the_bundle(tmp_path):
+    _fake_npz(tmp_path / "adrenalmnist3d.npz", (28, 28))  # BreastMNIST's 2D images under the 3D set's name
+    with pytest.raises(ValueError) as err:
+        MedMNISTDataset("adrenalmnist3d", "train", root=tmp_path)
+    message = str(err.value)
+    assert str(tmp_path / "adrenalmnist3d.npz") in message and "\n" not in message
+    assert "shape (4, 28, 28) but adrenalmnist3d at size 28 has ('N', 28, 28, 28)" in message
+    assert "2D data: use bundles/sre_r18" in message
+    _fake_npz(tmp_path / "breastmnist.npz", (28, 28, 28))  # and the other way round
+    with pytest.raises(ValueError, match=r"breastmnist.npz holds train_images .* 3D data: use bundles/sre_r3d"):
+        MedMNISTDataset("breastmnist", "train", root=tmp_path)
+
+
+def test_npz_without_the_medmnist_arrays_names_what_it_holds(tmp_path):
+    np.savez(tmp_path / "breastmnist.npz", images=np.zeros((4, 28, 28), np.uint8))
+    with pytest.raises(RuntimeError) as err:
+        get_dataset("breastmnist", "train", root=tmp_path)
+    message = str(err.value)
+    assert "breastmnist.npz has no ['train_images', 'train_labels'] (it holds ['images'])" in message
+    assert "truncated" not in message
+
+
+def test_a_2d_dataset_for_a_3d_network_names_the_bundle_to_use():
+    assert dataset_info("breastmnist", spatial_dims=2)["spatial_dims"] == 2
+    with pytest.raises(ValueError, match=r"'breastmnist' holds 2D images but this network takes 3D ones: use "
+                                         r"bundles/sre_r18 for 2D data"):
+        dataset_info("breastmnist", spatial_dims=3)
+    with pytest.raises(ValueError, match=r"'synthetic3d' holds 3D .* use bundles/sre_r3d"):
+        dataset_info("synthetic3d", spatial_dims=2)

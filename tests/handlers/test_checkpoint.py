@@ -6,7 +6,13 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 
-from monai_sre.handlers import AtomicDiskSaver, ResumeFromCheckpoint, SRECheckpointLoader, SRECheckpointSaver
+from monai_sre.handlers import (
+    AtomicDiskSaver,
+    ResumeFromCheckpoint,
+    SRECheckpointLoader,
+    SRECheckpointSaver,
+    TrainingSettings,
+)
 
 
 def _trainer(net, opt, sched, losses):
@@ -214,3 +220,72 @@ def test_amp_grad_scaler_is_saved_and_restored(tmp_path):
     ResumeFromCheckpoint(str(tmp_path / "last.pt"), objs, engine_key="trainer").attach(engine2)
     engine2.run(DATA, max_epochs=2)
     assert engine2.scaler_.get_scale() == 512.0
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this ran while loading",))
+
+
+def test_code_running_pickle_is_refused_as_such(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({"model": _RunsCode()}, path)
+    net = torch.nn.Linear(1, 1)
+    with pytest.raises(RuntimeError) as err:
+        SRECheckpointLoader(str(path), {"model": net})(Engine(lambda e, b: None))
+    message = str(err.value)
+    assert f"{path} was refused: it is not loadable with torch.load(weights_only=True)" in message
+    assert "may run code" in message and "truncated" not in message and "\n" not in message
+
+
+def test_a_failed_checkpoint_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    saver = AtomicDiskSaver(str(tmp_path), filename="last.pt")
+    saver({"a": torch.tensor(1)}, "ignored.pt")
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        saver({"a": torch.tensor(2)}, "ignored.pt")
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["last.pt"]  # the temporary file is gone
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["a"].item() == 1  # the old checkpoint is intact
+
+
+def _resumed(path, objs):
+    resume = ResumeFromCheckpoint(str(path), objs, engine_key="trainer")
+    engine = _trainer(objs["model"], objs["optimizer"], _objects()[2], [])
+    resume.attach(engine)
+    engine.run(DATA, max_epochs=1)
+    return resume
+
+
+def test_settings_are_saved_next_to_the_weights_and_checked_on_resume(tmp_path, caplog):
+    net, opt, sched = _objects()
+    settings = TrainingSettings({"widths": (4, 4), "intensity_range": [0, 1], "input_smoothing": None})
+    objs = {"model": net, "optimizer": opt, "settings": settings}
+    engine = _trainer(net, opt, sched, [])
+    _saver(tmp_path, objs).attach(engine)
+    engine.run(DATA, max_epochs=1)
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)["settings"]
+    assert saved == {"widths": [4, 4], "intensity_range": [0, 1], "input_smoothing": None}
+
+    same = {"model": net, "optimizer": opt, "settings": TrainingSettings({**saved, "intensity_range": (0.0, 1.0)})}
+    resume = _resumed(tmp_path / "last.pt", same)  # equal values: lists and tuples, ints and floats
+    assert resume.resumed_epoch == 1 and same["settings"].loaded == saved
+
+    other = {"model": net, "optimizer": opt, "settings": TrainingSettings({**saved, "widths": [8, 8]})}
+    with pytest.raises(ValueError) as err:
+        _resumed(tmp_path / "last.pt", other)
+    assert "last.pt was trained with widths=[4, 4] but this run is configured with widths=[8, 8]" in str(err.value)
+
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    del state["settings"]
+    torch.save(state, tmp_path / "old.pt")  # written before checkpoints carried their settings
+    with caplog.at_level("WARNING"):
+        old = _resumed(tmp_path / "old.pt", other)
+    assert old.resumed_epoch == 1
+    assert len([r for r in caplog.records if "no record of the settings" in r.getMessage()]) == 1
+    with pytest.raises(TypeError, match="setting 'device' must be plain data"):
+        TrainingSettings({"device": torch.device("cpu")})
