@@ -5,7 +5,7 @@ Example (real MedMNIST images from ../shared/data/medmnist)::
     python scripts/trainability.py --data_root ../shared/data/medmnist --json runs/trainability.json
 
 Prints one Markdown table per dataset (stem, median and maximum over the network's convolutions, each averaged over
-``--inits`` random initialisations) and, with ``--json``, writes every layer's numbers. The numbers in docs/trainability.md come from this script.
+``--inits`` random initialisations) and, with ``--json``, writes every layer's numbers. The numbers in docs/experiments.md come from this script.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import statistics
 import numpy as np
 import torch
 
-from monai_sre.blocks.sre_conv import set_auto_policy
 from monai_sre.data.medmnist import npz_name
 from monai_sre.nets import get_model
 from monai_sre.utils import atomic_write, layer_statistics
@@ -39,7 +38,6 @@ def main() -> None:
     args = parser.parse_args()
     if not args.data_root or not os.path.isdir(args.data_root):
         parser.error(f"--data_root {args.data_root!r} is not a folder of MedMNIST npz files")
-    set_auto_policy("model")
     report = {}
     for dataset, (sre, base) in CASES.items():
         with np.load(os.path.join(args.data_root, npz_name(dataset))) as npz:

@@ -5,9 +5,7 @@ from .sre_conv import (
     SREConv,
     SREConvBase,
     SREConvTranspose,
-    clear_auto_cache,
     set_algorithm,
-    set_auto_policy,
 )
 from .sre_even_conv import SREEvenConv, distance_bands
 from .sre_pool import SREAvgPool
@@ -18,9 +16,7 @@ from .timing import time_calls
 
 __all__ = [
     "ALGORITHMS",
-    "clear_auto_cache",
     "set_algorithm",
-    "set_auto_policy",
     "distance_bands",
     "symmetric_resize",
     "symmetric_windows",

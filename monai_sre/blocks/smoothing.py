@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 from monai.networks.layers.convutils import gaussian_1d
 
-from monai_sre.layers.band_conv import _conv
+from monai_sre.layers.band_conv import conv_nd
 
 __all__ = ["GaussianSmoothing"]
 
@@ -51,7 +51,7 @@ class GaussianSmoothing(nn.Module):
         shape = x.shape
         flat = x.flatten(0, 1).unsqueeze(1)
         ones = [1] * self.spatial_dims
-        out = _conv(flat, self.kernel.to(x.dtype), None, ones, self.padding, ones, 1)
+        out = conv_nd(flat, self.kernel.to(x.dtype), None, ones, self.padding, ones, 1)
         return out.reshape(shape)
 
     def extra_repr(self) -> str:

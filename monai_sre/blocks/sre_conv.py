@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Sequence
 
 import torch
@@ -17,53 +16,33 @@ import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
 from monai_sre.blocks.timing import time_calls
-from monai_sre.layers.band_conv import band_conv_costs, band_conv_nd
+from monai_sre.layers.band_conv import band_conv_costs, band_conv_nd, conv_nd
 from monai_sre.layers.bands import BASIS_NORMS, band_basis, band_sizes, expand_kernel
 
-__all__ = ["SREConv", "SREConvTranspose", "SREConvBase", "ALGORITHMS", "clear_auto_cache", "set_algorithm", "set_auto_policy"]
+__all__ = ["SREConv", "SREConvTranspose", "SREConvBase", "ALGORITHMS", "set_algorithm"]
 
 logger = logging.getLogger(__name__)
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-ALGORITHMS = ("auto", "dense", "bands")
+ALGORITHMS = ("auto", "dense", "bands", "benchmark")
 # forward paths: index into this tuple (TorchScript keeps the int)
 _PATHS = ("dense", "filter_mix", "mix_filter")
 # band multiply-adds run slower than the dense convolution's, per MAC (measured on CPU, oneDNN)
 _BAND_MAC_PENALTY = 3.0
-# "auto" times every path whose modelled cost is within this factor of the cheapest
+# "benchmark" times every path whose modelled cost is within this factor of the cheapest
 _MEASURE_WINDOW = 3.0
-# below this many dense multiply-adds per forward, "auto" keeps the dense path without timing
+# below this many dense multiply-adds per forward, "auto" and "benchmark" keep the dense path
 _SMALL_WORK = 2e7
-# a band path must beat the dense reference by this factor to be chosen
+# a band path must beat the dense reference by this factor to be chosen by "benchmark"
 _DENSE_PREFERENCE = 0.95
-_AUTO_CACHE: dict[tuple, str] = {}
-_AUTO_POLICY = {"policy": "measure"}
-
-
-def set_auto_policy(policy: str) -> None:
-    """How ``algorithm="auto"`` picks a path: ``"measure"`` (default) times the plausible paths once per
-    (layer shape, input shape, device, dtype, grad mode) and caches the fastest in a module-level
-    dict; ``"model"`` uses the cost model alone (deterministic, no timing: the same seed then gives
-    bit-identical runs). The environment variable ``MONAI_SRE_AUTO_POLICY`` sets it at import."""
-    if policy not in ("measure", "model"):
-        raise ValueError(f"policy must be 'measure' or 'model', got {policy!r}.")
-    _AUTO_POLICY["policy"] = policy
-
-
-if os.environ.get("MONAI_SRE_AUTO_POLICY"):
-    try:
-        set_auto_policy(os.environ["MONAI_SRE_AUTO_POLICY"])
-    except ValueError as e:
-        raise ValueError(f"environment variable MONAI_SRE_AUTO_POLICY: {e}") from None
-
-
-def clear_auto_cache() -> None:
-    """Forget every path that ``algorithm="auto"`` has chosen."""
-    _AUTO_CACHE.clear()
 
 
 def set_algorithm(module: nn.Module, algorithm: str) -> int:
-    """Set ``algorithm`` (``"auto"``, ``"dense"`` or ``"bands"``) on every :class:`SREConv` inside ``module``.
+    """Set ``algorithm`` (one of :data:`ALGORITHMS`) on every :class:`SREConv` inside ``module``.
+
+    ``set_algorithm(model, "benchmark")`` is the opt-in to timing-based tuning for a whole network, in the spirit of
+    ``torch.backends.cudnn.benchmark``: faster where the cost model misjudges the machine, but the chosen paths, and
+    so the rounding, may then differ between runs.
 
     Returns:
         The number of layers changed.
@@ -76,11 +55,6 @@ def set_algorithm(module: nn.Module, algorithm: str) -> int:
             m.set_algorithm(algorithm)
             count += 1
     return count
-
-
-def _modelled_costs(in_channels, out_channels, kernel_size, num_bands, stride, groups) -> dict[str, float]:
-    costs = band_conv_costs(in_channels, out_channels, kernel_size, num_bands, stride, groups)
-    return {p: c * (1.0 if p == "dense" else _BAND_MAC_PENALTY) for p, c in costs.items()}
 
 
 def _timed(fn, device: torch.device, reps: int = 3) -> float:
@@ -110,7 +84,7 @@ class SREConvBase(nn.Module):
     averages, and PyTorch's usual init (``fan_in = in_channels / groups * num_bands``) and learning
     rates apply. With ``"none"`` (the original SRE-Conv) ``M_b`` is the 0/1 indicator: the gradient of
     ``W_b`` sums ``n_b`` taps, so SGD moves the outer bands up to ~100x faster than the centre and the
-    initial output variance grows with the band sizes; see ``docs/trainability.md``. ``"orthonormal"``
+    initial output variance grows with the band sizes; see ``docs/design.md``. ``"orthonormal"``
     (``M_b / sqrt(n_b)``) lies in between. All three span the same kernels, with the same parameter
     count, equivariance and export; only training dynamics differ. A state dict saved by the
     original parametrisation (module version 1) is rescaled on load, and one saved with another
@@ -133,6 +107,7 @@ class SREConvBase(nn.Module):
         in_channels: int,
         out_channels: int,
         kernel_size: Sequence[int] | int,
+        *,
         stride: Sequence[int] | int = 1,
         padding: Sequence[int] | int | str = 0,
         dilation: Sequence[int] | int = 1,
@@ -183,6 +158,10 @@ class SREConvBase(nn.Module):
         self._pad_pairs = [p for p in reversed(self._padding) for _ in range(2)]
         # what the convolution itself pads with: nothing when F.pad did it already
         self._conv_padding = list(self._padding) if padding_mode == "zeros" else [0] * spatial_dims
+        # lists, as the convolution ops (and TorchScript) take them
+        self._stride_list = list(self.stride)
+        self._dilation_list = list(self.dilation)
+        self._output_padding_list = list(self.output_padding)
 
         if basis_norm not in BASIS_NORMS:
             raise ValueError(f"basis_norm must be one of {BASIS_NORMS}, got {basis_norm!r}.")
@@ -393,14 +372,15 @@ class SREConv(SREConvBase):
             trains like a standard convolution under SGD), ``"orthonormal"`` or ``"none"`` (the original
             SRE-Conv's 0/1 band masks). Same function class; see :class:`SREConvBase`.
         algorithm: how forward computes the convolution, all giving the same result up to rounding:
-            ``"dense"`` expands the full kernel and runs one ``torch.nn.functional.convNd`` (the
-            expanded kernel is cached when no gradient is needed); ``"bands"`` never builds it:
-            it filters with the fixed band masks and mixes with a 1x1 convolution, in the cheaper
-            order by :func:`monai_sre.layers.band_conv_costs` (see :mod:`monai_sre.layers.band_conv`),
-            which is much faster for wide layers and large kernels; ``"auto"`` (default) times the
-            plausible paths once per layer shape, input shape, device, dtype and grad mode, and caches
-            the fastest (:func:`set_auto_policy` switches to the cost model alone). Under TorchScript
-            the path is fixed at construction by the cost model.
+            ``"dense"`` expands the full kernel and runs one convolution (the expanded kernel is cached
+            when no gradient is needed); ``"bands"`` never builds it: it filters with the fixed band
+            masks and mixes with a 1x1 convolution, in the cheaper order by
+            :func:`monai_sre.layers.band_conv_costs` (see :mod:`monai_sre.layers.band_conv`), which is
+            much faster for wide layers and large kernels; ``"auto"`` (default) picks one of these
+            paths by the cost model and the input size alone, so every process and run makes the same
+            choice; ``"benchmark"`` (opt-in, like ``torch.backends.cudnn.benchmark``) times the
+            plausible paths once per input shape, device, dtype and grad mode and keeps the fastest
+            for this layer. Under TorchScript the path is fixed at construction by the cost model.
 
     Example::
 
@@ -434,32 +414,32 @@ class SREConv(SREConvBase):
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
         super().__init__(
-            spatial_dims, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            padding_mode, num_bands, spacing, circular, 0, device, dtype, basis_norm,
+            spatial_dims, in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+            dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode, num_bands=num_bands,
+            spacing=spacing, circular=circular, device=device, dtype=dtype, basis_norm=basis_norm,
         )
-        self._stride_list = list(self.stride)
-        self._dilation_list = list(self.dilation)
         self.set_algorithm(algorithm)
 
     @torch.jit.unused
     def set_algorithm(self, algorithm: str) -> None:
-        """Switch between ``"auto"``, ``"dense"`` and ``"bands"``; outputs stay the same up to rounding."""
+        """Switch to another of :data:`ALGORITHMS`; outputs stay the same up to rounding."""
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
-        args = (self.in_channels, self.out_channels, self.kernel_size, self.num_bands, self.stride, self.groups)
-        costs = band_conv_costs(*args)
-        band_path = 1 if costs["filter_mix"] <= costs["mix_filter"] else 2
-        modelled = _modelled_costs(*args)
+        costs = band_conv_costs(
+            self.in_channels, self.out_channels, self.kernel_size, self.num_bands, self.stride, self.groups
+        )
+        self._band_path = 1 if costs["filter_mix"] <= costs["mix_filter"] else 2
+        #: modelled cost of each path per output voxel, band multiply-adds weighted as the slower kind
+        self._modelled = {p: c * (1.0 if p == "dense" else _BAND_MAC_PENALTY) for p, c in costs.items()}
         if algorithm == "dense":
             self._static_path = 0
         elif algorithm == "bands":
-            self._static_path = band_path
+            self._static_path = self._band_path
         else:
-            self._static_path = _PATHS.index(min(modelled, key=modelled.get))
+            self._static_path = _PATHS.index(min(self._modelled, key=self._modelled.get))
         self.algorithm = algorithm
-        self._band_path = band_path
-        #: the path the last eager forward took: "dense", "filter_mix" or "mix_filter"
-        self.last_path: str = _PATHS[self._static_path]
+        # "benchmark" only: the timed choice per input signature
+        self._benchmarked: dict[tuple, int] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
@@ -474,53 +454,45 @@ class SREConv(SREConvBase):
     def _forward_path(self, x: torch.Tensor, path: int) -> torch.Tensor:
         """Run one path on an already padded input: 0 dense, 1 bands filter-then-mix, 2 bands mix-then-filter."""
         if path == 0:
-            w = self.kernel()
-            padding = self._conv_padding
-            if self.spatial_dims == 1:
-                return F.conv1d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
-            if self.spatial_dims == 2:
-                return F.conv2d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
-            return F.conv3d(x, w, self.bias, self.stride, padding, self.dilation, self.groups)
-        order = "filter_mix" if path == 1 else "mix_filter"
+            return conv_nd(
+                x, self.kernel(), self.bias, stride=self._stride_list, padding=self._conv_padding,
+                dilation=self._dilation_list, groups=self.groups,
+            )
         return band_conv_nd(
-            x, self.weight, self.basis, self.bias, self._stride_list, self._conv_padding, self._dilation_list,
-            self.groups, order,
+            x, self.weight, self.basis, self.bias, stride=self._stride_list, padding=self._conv_padding,
+            dilation=self._dilation_list, groups=self.groups, order="filter_mix" if path == 1 else "mix_filter",
         )
+
+    @torch.jit.unused
+    def path_for(self, x: torch.Tensor) -> str:
+        """The path (``"dense"``, ``"filter_mix"`` or ``"mix_filter"``) that forward takes for an input like ``x``
+        in the current grad mode; with ``"benchmark"`` this may time the paths, as the first such forward would."""
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._pad_pairs, mode=self.padding_mode)
+        return _PATHS[self._select_path(x)]
 
     @torch.jit.unused
     def _select_path(self, x: torch.Tensor) -> int:
-        if self.algorithm == "dense":
-            path = 0
-        elif self.algorithm == "bands":
-            path = self._band_path
-        else:
-            training = torch.is_grad_enabled() and (self.weight.requires_grad or x.requires_grad)
-            key = (
-                self.spatial_dims, self.in_channels, self.out_channels, self.groups, self.kernel_size, self.stride,
-                tuple(self._conv_padding), self.dilation, self.num_bands, tuple(x.shape), x.device, x.dtype,
-                x.is_contiguous(), training, x.requires_grad, self.bias is not None,
-            )
-            name = _AUTO_CACHE.get(key)
-            if name is None:
-                name = self._choose(x, training)
-                _AUTO_CACHE[key] = name
-            path = _PATHS.index(name)
-        self.last_path = _PATHS[path]
-        return path
+        if self.algorithm in ("dense", "bands"):
+            return self._static_path
+        voxels = x.numel() / (x.shape[1] * math.prod(self.stride))
+        if self._modelled["dense"] * voxels < _SMALL_WORK:  # tiny: keep the reference path
+            return 0
+        if self.algorithm == "auto":
+            return self._static_path
+        training = torch.is_grad_enabled() and (self.weight.requires_grad or x.requires_grad)
+        key = (tuple(x.shape), x.device, x.dtype, x.is_contiguous(), training, x.requires_grad)
+        if key not in self._benchmarked:
+            self._benchmarked[key] = self._benchmark(x, training)
+        return self._benchmarked[key]
 
     @torch.jit.unused
-    def _choose(self, x: torch.Tensor, training: bool) -> str:
-        """Pick the path for ``algorithm="auto"``: cost model, then (policy "measure") a timing of the plausible paths."""
-        modelled = _modelled_costs(
-            self.in_channels, self.out_channels, self.kernel_size, self.num_bands, self.stride, self.groups
-        )
-        voxels = x.numel() / (x.shape[1] * math.prod(self.stride))
-        if modelled["dense"] * voxels < _SMALL_WORK:  # tiny: timing noise would decide, keep the reference
-            return "dense"
-        cheapest = min(modelled.values())
-        candidates = [p for p, c in modelled.items() if c <= _MEASURE_WINDOW * cheapest]
-        if _AUTO_POLICY["policy"] == "model" or len(candidates) == 1:
-            return min(candidates, key=modelled.get)
+    def _benchmark(self, x: torch.Tensor, training: bool) -> int:
+        """Time the paths whose modelled cost is within ``_MEASURE_WINDOW`` of the cheapest; return the fastest."""
+        cheapest = min(self._modelled.values())
+        candidates = [_PATHS.index(p) for p, c in self._modelled.items() if c <= _MEASURE_WINDOW * cheapest]
+        if len(candidates) == 1:
+            return candidates[0]
         needs_x = x.requires_grad
         x = x.detach()
 
@@ -538,13 +510,14 @@ class SREConv(SREConvBase):
 
             return run
 
-        times = {}
-        for name in candidates:
-            times[name] = _timed(make_run(_PATHS.index(name)), x.device)
-        if "dense" in times:
-            times["dense"] *= _DENSE_PREFERENCE
+        times = {path: _timed(make_run(path), x.device) for path in candidates}
+        if 0 in times:
+            times[0] *= _DENSE_PREFERENCE
         best = min(times, key=times.get)
-        logger.debug("SREConv auto: %s for input %s (%s): %s", best, list(x.shape), "train" if training else "infer", times)
+        logger.debug(
+            "SREConv benchmark: %s for input %s (%s): %s", _PATHS[best], list(x.shape), "train" if training else "infer",
+            {_PATHS[p]: t for p, t in times.items()},
+        )
         return best
 
 
@@ -588,8 +561,10 @@ class SREConvTranspose(SREConvBase):
         basis_norm: str = "mean",
     ) -> None:
         super().__init__(
-            spatial_dims, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            padding_mode, num_bands, spacing, circular, output_padding, device, dtype, basis_norm,
+            spatial_dims, in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+            dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode, num_bands=num_bands,
+            spacing=spacing, circular=circular, output_padding=output_padding, device=device, dtype=dtype,
+            basis_norm=basis_norm,
         )
         if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride, self.dilation)):
             raise ValueError(
@@ -599,9 +574,7 @@ class SREConvTranspose(SREConvBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        w = self.kernel()
-        if self.spatial_dims == 1:
-            return F.conv_transpose1d(x, w, self.bias, self.stride, self._padding, self.output_padding, self.groups, self.dilation)
-        if self.spatial_dims == 2:
-            return F.conv_transpose2d(x, w, self.bias, self.stride, self._padding, self.output_padding, self.groups, self.dilation)
-        return F.conv_transpose3d(x, w, self.bias, self.stride, self._padding, self.output_padding, self.groups, self.dilation)
+        return conv_nd(
+            x, self.kernel(), self.bias, stride=self._stride_list, padding=self._conv_padding,
+            dilation=self._dilation_list, groups=self.groups, output_padding=self._output_padding_list,
+        )

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
+
+from monai_sre.layers.band_conv import conv_nd
 
 __all__ = ["SREEvenConv", "distance_bands"]
 
@@ -126,13 +127,11 @@ class SREEvenConv(nn.Module):
             raise ValueError(
                 f"SREEvenConv with spatial_dims={self.spatial_dims} expects input (B, C, *spatial), got shape {list(x.shape)}."
             )
-        w = self.expanded_kernel()
-        i = self.spatial_dims - 1
-        if self.transposed:
-            fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[i]
-            return fn(x, w, self.bias, self.stride, self.padding, 0, self.groups, self.dilation)
-        fn = (F.conv1d, F.conv2d, F.conv3d)[i]
-        return fn(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return conv_nd(
+            x, self.expanded_kernel(), self.bias, stride=list(self.stride), padding=list(self.padding),
+            dilation=list(self.dilation), groups=self.groups,
+            output_padding=[0] * self.spatial_dims if self.transposed else None,
+        )
 
     def extra_repr(self) -> str:
         return (

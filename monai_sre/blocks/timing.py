@@ -1,4 +1,4 @@
-"""The one timer of the package: ``algorithm="auto"`` in :class:`~monai_sre.blocks.SREConv` and the benchmark
+"""The one timer of the package: ``algorithm="benchmark"`` in :class:`~monai_sre.blocks.SREConv` and the benchmark
 (:mod:`monai_sre.experiments.benchmark`) both time their candidates with :func:`time_calls`.
 
 ``torch.utils.benchmark.Timer`` does not fit these two uses: each of its measurements runs its own warm-up calls and

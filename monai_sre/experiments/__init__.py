@@ -1,5 +1,5 @@
 """Experiments: applications built on the library and the bundles (speed and memory benchmark, model summary,
-reproduction of the paper's tables, rotation diagnosis). Nothing in the library (``layers``, ``blocks``, ``nets``,
+reproduction of the paper's tables, selection of settings on the validation split, rotation diagnosis). Nothing in the library (``layers``, ``blocks``, ``nets``,
 ``transforms``, ``data``, ``handlers``, ``utils``, ``workflows``) imports from here; ``scripts/`` are the command
 lines.
 
@@ -9,4 +9,4 @@ monai_sre.experiments`` stays cheap.
 
 from __future__ import annotations
 
-__all__ = ["benchmark", "model_summary", "reproduce", "rotation_diagnosis"]
+__all__ = ["benchmark", "model_summary", "reproduce", "rotation_diagnosis", "select_settings"]

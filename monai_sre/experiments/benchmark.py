@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from monai_sre.blocks import SREConv, set_algorithm, set_auto_policy, time_calls
+from monai_sre.blocks import SREConv, set_algorithm, time_calls
 from monai_sre.data import dataset_info, get_dataset
 from monai_sre.handlers import ClassificationOutput, classification_postprocessing
 from monai_sre.nets import get_model, list_models
@@ -149,12 +149,13 @@ def layer_rows(device: torch.device, quick: bool = False, dtype: torch.dtype = t
             }
             row["train_ms"] = {n: 1e3 * t for n, t in interleaved_medians(
                 {n: _train_fn(m, x) for n, m in mods.items()}, device, warmup, repeats).items()}
-            row["auto_path_train"] = mods["auto"].last_path
+            row["auto_path_train"] = mods["auto"].path_for(x)
             xi = x.detach()
             row["infer_ms"] = {n: 1e3 * t for n, t in interleaved_medians(
                 {n: _infer_fn(m, xi) for n, m in mods.items()}, device, warmup, repeats).items()}
-            row["auto_path_infer"] = mods["auto"].last_path
-            row["band_order"] = mods["bands"].last_path
+            with torch.no_grad():
+                row["auto_path_infer"] = mods["auto"].path_for(xi)
+                row["band_order"] = mods["bands"].path_for(xi)
             row["gflops"] = {n: _gflops(m, xi) for n, m in mods.items()}
             if device.type == "cuda":
                 row["peak_mb"] = {n: _cuda_peak_mb(m, x) for n, m in mods.items()}
@@ -204,8 +205,6 @@ def _memory_probe(spec: str) -> None:
     cfg = json.loads(spec)
     torch.manual_seed(0)
     model = _build_model(cfg["name"], cfg["algorithm"], cfg["spatial_dims"], cfg["widths"])
-    if cfg["algorithm"] == "auto":  # decide by the cost model: timing runs would inflate the peak
-        set_auto_policy("model")
     x = torch.randn(*cfg["shape"])
     with open("/proc/self/clear_refs", "w") as f:  # reset the peak RSS (VmHWM) to the current RSS
         f.write("5")

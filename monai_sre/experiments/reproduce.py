@@ -101,7 +101,7 @@ MODELS: dict[int, dict[str, str]] = {
 # validations without a lower validation loss, stop after `patience` of them, `epochs` the maximum); "paper" is the
 # paper's fixed setting (full widths, 100 epochs of cosine, batch 4 in 3D and 128 in 2D) via the bundles'
 # paper_profile.json overlay. The CPU profile's learning rates and batch sizes were chosen on validation data only
-# (docs/trainability.md); the stopping rule is the same for every model and dataset.
+# (docs/experiments.md); the stopping rule is the same for every model and dataset.
 PROFILES: dict[str, dict[int, dict[str, Any]]] = {
     "cpu": {
         2: {"widths": [16, 32, 64, 128], "epochs": 100, "batch_size": 64, "learning_rate": 0.01},

@@ -51,7 +51,7 @@ class TrainingSchedule:
       The rule follows the training loss rather than the validation loss because the training loss is an average
       over the whole training split: on small validation splits (78-98 images) the validation loss of a network with
       BatchNorm jumps by a factor of two or more between epochs, and a rule driven by it lowers the learning rate, or
-      stops, at the first lucky dip (see ``docs/trainability.md``).
+      stops, at the first lucky dip (see ``docs/experiments.md``).
     * ``"cosine"``: :class:`~torch.optim.lr_scheduler.CosineAnnealingLR` over ``max_epochs``, stepped after every
       epoch, and no early stopping (the fixed schedule of the paper).
 

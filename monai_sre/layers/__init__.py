@@ -1,6 +1,6 @@
 """Pure kernel maths for symmetric N-D kernels (rings / shells); torch only."""
 
-from .band_conv import BAND_ORDERS, band_conv, band_conv_costs, band_conv_nd, band_filter
+from .band_conv import BAND_ORDERS, band_conv, band_conv_costs, band_conv_nd, band_filter, conv_nd
 from .bands import BASIS_NORMS, band_basis, band_index, band_sizes, default_num_bands, expand_kernel
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "band_filter",
     "band_index",
     "band_sizes",
+    "conv_nd",
     "default_num_bands",
     "expand_kernel",
 ]

@@ -29,19 +29,26 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["BAND_ORDERS", "band_conv", "band_conv_nd", "band_filter", "band_conv_costs"]
+__all__ = ["BAND_ORDERS", "band_conv", "band_conv_nd", "band_filter", "band_conv_costs", "conv_nd"]
 
 BAND_ORDERS = ("filter_mix", "mix_filter")
 
 
-def _conv(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, stride: list[int], padding: list[int],
-          dilation: list[int], groups: int) -> torch.Tensor:
-    nd = x.dim() - 2
-    if nd == 1:
-        return F.conv1d(x, w, bias, stride, padding, dilation, groups)
-    if nd == 2:
-        return F.conv2d(x, w, bias, stride, padding, dilation, groups)
-    return F.conv3d(x, w, bias, stride, padding, dilation, groups)
+def conv_nd(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    groups: int,
+    output_padding: list[int] | None = None,
+) -> torch.Tensor:
+    """``torch.nn.functional.conv{1,2,3}d`` for any number of spatial dims, or ``conv_transpose{1,2,3}d`` when
+    ``output_padding`` is given: ``torch.convolution``, the op all of them call, so the result is bit-identical."""
+    if output_padding is None:
+        return torch.convolution(x, weight, bias, stride, padding, dilation, False, [0] * len(stride), groups)
+    return torch.convolution(x, weight, bias, stride, padding, dilation, True, output_padding, groups)
 
 
 def _fast_format(x: torch.Tensor) -> torch.Tensor:
@@ -57,7 +64,7 @@ def _fast_format(x: torch.Tensor) -> torch.Tensor:
 
 def _depthwise_transpose(g: torch.Tensor, w: torch.Tensor, stride: list[int], padding: list[int],
                          dilation: list[int], in_shape: list[int]) -> torch.Tensor:
-    """Adjoint of the depthwise convolution ``_conv(., w, stride, padding, dilation, groups=channels)``,
+    """Adjoint of the depthwise convolution ``conv_nd(., w, stride, padding, dilation, groups=channels)``,
     computed as a *forward* depthwise convolution with the flipped masks on a zero-stuffed input."""
     nd = g.dim() - 2
     ks = list(w.shape[2:])
@@ -76,7 +83,7 @@ def _depthwise_transpose(g: torch.Tensor, w: torch.Tensor, stride: list[int], pa
     if any(p != 0 for p in pads):
         g = F.pad(g, pads)  # negative entries crop
     flipped = w.flip(list(range(2, 2 + nd)))
-    return _conv(_fast_format(g), flipped, None, [1] * nd, [0] * nd, dilation, g.shape[1])
+    return conv_nd(_fast_format(g), flipped, None, [1] * nd, [0] * nd, dilation, g.shape[1])
 
 
 class _BandFilter(torch.autograd.Function):
@@ -92,7 +99,7 @@ class _BandFilter(torch.autograd.Function):
         w = masks.repeat(channels // nb, *([1] * (masks.dim() - 1)))  # (C*B, 1, *k)
         if not merge:
             x = x.unsqueeze(2).expand(n, ch, nb, *spatial).reshape(n, channels, *spatial)
-        y = _conv(_fast_format(x), w, None, stride, padding, dilation, channels)
+        y = conv_nd(_fast_format(x), w, None, stride, padding, dilation, channels)
         if merge:
             y = y.unflatten(1, (ch // nb, nb)).sum(2)
         ctx.save_for_backward(w)
@@ -122,7 +129,7 @@ def _filter_plain(x: torch.Tensor, masks: torch.Tensor, stride: list[int], paddi
     w = masks.repeat([channels // nb] + [1] * (masks.dim() - 1))
     if not merge:
         x = x.repeat_interleave(nb, dim=1)
-    y = _conv(x, w, None, stride, padding, dilation, channels)
+    y = conv_nd(x, w, None, stride, padding, dilation, channels)
     if merge:
         y = y.reshape([n, ch // nb, nb] + list(y.shape[2:])).sum(2)
     return y
@@ -227,10 +234,10 @@ def band_conv_nd(
     if order == "filter_mix":
         z = band_filter(x, basis, stride, padding, dilation, False)
         mix = weight.reshape([c_out, c_in_g * nb] + ones)
-        y = _conv(z, mix, bias, ones, [0] * nd, ones, groups)
+        y = conv_nd(z, mix, bias, ones, [0] * nd, ones, groups)
     elif order == "mix_filter":
         mix = weight.permute(0, 2, 1).reshape([c_out * nb, c_in_g] + ones)
-        u = _conv(x, mix, None, ones, [0] * nd, ones, groups)
+        u = conv_nd(x, mix, None, ones, [0] * nd, ones, groups)
         y = band_filter(u, basis, stride, padding, dilation, True)
         if bias is not None:
             y = y + bias.reshape([1, c_out] + ones)

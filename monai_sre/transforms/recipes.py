@@ -102,7 +102,7 @@ def classification_transforms(
         blur: training only (ours, not the paper's 2D recipe): with probability 0.5 smooth the item with a Gaussian
             whose sigma is drawn from ``[0, blur]`` voxels per axis. Off-grid rotations resample the image, which
             low-passes it; a network that never saw a smoothed image mistakes that for a different class (see
-            ``docs/trainability.md``). None or 0 adds nothing.
+            ``docs/experiments.md``). None or 0 adds nothing.
         rotate: training only (ours): rotate every item about the grid centre by a random angle, uniform in
             [-180, 180) degrees about each of the three axes in 3D (every orientation can occur, though not with
             equal probability) and in the plane in 2D (MONAI ``RandRotated``, linear interpolation, zero padding).

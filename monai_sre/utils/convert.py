@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
@@ -22,13 +24,15 @@ __all__ = ["SREConversionError", "export_to_conv", "convert_to_sre"]
 
 logger = logging.getLogger(__name__)
 
-_CONVS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
-_TRANSPOSED = {nn.ConvTranspose1d: 1, nn.ConvTranspose2d: 2, nn.ConvTranspose3d: 3}
-_MAX_POOLS = {nn.MaxPool1d: 1, nn.MaxPool2d: 2, nn.MaxPool3d: 3}
-_AVG_POOLS = {nn.AvgPool1d: 1, nn.AvgPool2d: 2, nn.AvgPool3d: 3}
+_CONV_DIMS = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
+_TRANSPOSED_DIMS = {nn.ConvTranspose1d: 1, nn.ConvTranspose2d: 2, nn.ConvTranspose3d: 3}
+# pooling type -> (spatial dims, mode)
+_POOLS = {nn.MaxPool1d: (1, "max"), nn.MaxPool2d: (2, "max"), nn.MaxPool3d: (3, "max"),
+          nn.AvgPool1d: (1, "avg"), nn.AvgPool2d: (2, "avg"), nn.AvgPool3d: (3, "avg")}
 _PADS = (nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d,
          nn.ReflectionPad3d, nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d, nn.ZeroPad1d,
          nn.ZeroPad2d, nn.ZeroPad3d, nn.CircularPad1d, nn.CircularPad2d, nn.CircularPad3d)
+_ZERO_PADS = (nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d, nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d)
 _NOT_SYMMETRIC = (nn.PixelShuffle, nn.PixelUnshuffle, nn.Unfold, nn.Fold, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
 
 
@@ -48,12 +52,20 @@ class SREConversionError(ValueError):
         )
 
 
-class _SymmetricUpCat(UpCat):
-    """MONAI's ``UpCat`` with its one-sided replicate padding (odd sizes) replaced by a symmetric resize.
+class _SymmetricUpCat(nn.Module):
+    """MONAI's ``UpCat`` (BasicUNet) with its one-sided replicate padding (odd sizes) replaced by a symmetric resize.
 
-    When the upsampled features are one voxel short of the skip features, they are resampled with
-    ``align_corners=True`` linear interpolation, which maps the grid onto itself under every flip.
+    Takes over the ``upsample`` and ``convs`` submodules of the given ``UpCat`` (so the state-dict keys stay). When
+    the upsampled features are one voxel short of the skip features, they are resampled with ``align_corners=True``
+    linear interpolation, which maps the grid onto itself under every flip.
     """
+
+    def __init__(self, upcat: UpCat) -> None:
+        super().__init__()
+        self.upsample = upcat.upsample
+        self.convs = upcat.convs
+        self.is_pad = upcat.is_pad
+        self.train(upcat.training)
 
     def forward(self, x: torch.Tensor, x_e: torch.Tensor | None):
         x_0 = self.upsample(x)
@@ -187,13 +199,52 @@ def convert_to_sre(
     if not isinstance(strict, bool):
         raise TypeError(f"strict must be a bool, got {type(strict).__name__} {strict!r}.")
     target = model if inplace else copy.deepcopy(model)
-    options = {"num_bands": num_bands, "spacing": spacing, "circular": circular, **sre_kwargs}
-    changed: list[str] = []
-    problems: list[tuple[str, str]] = []
-    # conv name -> per-axis total padding of the asymmetric padding layer merged into it
-    merged: dict[str, list[int]] = {}
+    run = _Conversion(options={"num_bands": num_bands, "spacing": spacing, "circular": circular, **sre_kwargs}, pool=pool)
+    root = run.convert(type(target).__name__, target)
+    if root is not None:
+        target = root
+    else:
+        run.walk(target, "")
+    if run.problems:
+        if strict:
+            raise SREConversionError(run.problems)
+        for name, reason in run.problems:
+            logger.warning("convert_to_sre: %s left as it is: %s.", name, reason)
+    for line in run.changed:
+        logger.info("convert_to_sre: %s", line)
+    logger.info("convert_to_sre: replaced %d layer(s).", len(run.changed))
+    return target
 
-    def plan_pads(parent: nn.Module, prefix: str) -> dict[str, nn.Module]:
+
+@dataclass
+class _Conversion:
+    """What one :func:`convert_to_sre` call carries through the module tree."""
+
+    options: dict
+    pool: str
+    changed: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    #: convolution name -> per-axis total padding of the asymmetric padding layer merged into it
+    merged: dict[str, list[int]] = field(default_factory=dict)
+
+    def convert(self, name: str, m: nn.Module) -> nn.Module | None:
+        """The replacement of ``m``, or ``None`` to keep it (and look inside it)."""
+        converter = _CONVERTERS.get(type(m)) or next((_CHECKS[c] for c in type(m).__mro__ if c in _CHECKS), None)
+        return None if converter is None else converter(self, name, m)
+
+    def walk(self, module: nn.Module, prefix: str) -> None:
+        """Replace the children of ``module`` in place, depth first."""
+        for child_name, new in self._merge_pads(module, prefix).items():
+            setattr(module, child_name, new)
+        for child_name, child in list(module.named_children()):
+            full = f"{prefix}.{child_name}" if prefix else child_name
+            new = self.convert(full, child)
+            if new is not None:
+                setattr(module, child_name, new)
+            else:
+                self.walk(child, full)
+
+    def _merge_pads(self, parent: nn.Module, prefix: str) -> dict[str, nn.Module]:
         """Merge asymmetric padding layers of ``parent`` into their convolutions; returns replacements."""
         children = dict(parent.named_children())
         order = list(children)
@@ -203,172 +254,153 @@ def convert_to_sre(
             if not isinstance(m, _PADS):
                 continue
             full = f"{prefix}.{name}" if prefix else name
-            dims = _pad_dims(m)
-            sides = _pad_sides(m, dims)
+            sides = _pad_sides(m, _pad_dims(m))
             if all(left == right for left, right in sides):
                 continue
             conv_name = _partner(lookup, order, name)
             conv = children.get(conv_name) if conv_name else None
-            zero = isinstance(m, (nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d, nn.ZeroPad1d, nn.ZeroPad2d,
-                                  nn.ZeroPad3d)) and float(getattr(m, "value", 0.0)) == 0.0
-            if conv is None or type(conv) not in _CONVS or conv.padding_mode != "zeros" or not zero:
-                problems.append((full, f"asymmetric padding {sides} (left, right per axis) that no zero-padded "
-                                       f"convolution follows to absorb it"))
+            zero = isinstance(m, _ZERO_PADS) and float(getattr(m, "value", 0.0)) == 0.0
+            if conv is None or type(conv) not in _CONV_DIMS or conv.padding_mode != "zeros" or not zero:
+                self.problems.append((full, f"asymmetric padding {sides} (left, right per axis) that no "
+                                            f"zero-padded convolution follows to absorb it"))
                 continue
-            merged[f"{prefix}.{conv_name}" if prefix else conv_name] = [left + right for left, right in sides]
+            self.merged[f"{prefix}.{conv_name}" if prefix else conv_name] = [left + right for left, right in sides]
             out[name] = nn.Identity()
-            changed.append(f"{full}: {type(m).__name__}{sides} -> merged into {conv_name}")
+            self.changed.append(f"{full}: {type(m).__name__}{sides} -> merged into {conv_name}")
         return out
 
-    def convert_conv(name: str, m: nn.Module, dims: int) -> nn.Module | None:
-        k, s, d = tuple(m.kernel_size), tuple(m.stride), tuple(m.dilation)
-        if isinstance(m.padding, str):
-            p = (0,) * dims if m.padding == "valid" else tuple(dd * (kk - 1) // 2 for kk, dd in zip(k, d))
-        else:
-            p = tuple(m.padding)
-        extra = merged.get(name, [0] * dims)
-        totals = [2 * pp + e for pp, e in zip(p, extra)]
-        if not _isotropic(k, s, d, totals):
-            problems.append((name, f"anisotropic geometry (kernel {k}, stride {s}, dilation {d}, padding {totals}) "
+
+def _convert_conv(run: _Conversion, name: str, m: nn.Module) -> nn.Module | None:
+    dims = _CONV_DIMS[type(m)]
+    k, s, d = tuple(m.kernel_size), tuple(m.stride), tuple(m.dilation)
+    if isinstance(m.padding, str):
+        p = (0,) * dims if m.padding == "valid" else tuple(dd * (kk - 1) // 2 for kk, dd in zip(k, d))
+    else:
+        p = tuple(m.padding)
+    extra = run.merged.get(name, [0] * dims)
+    totals = [2 * pp + e for pp, e in zip(p, extra)]
+    if not _isotropic(k, s, d, totals):
+        run.problems.append((name, f"anisotropic geometry (kernel {k}, stride {s}, dilation {d}, padding {totals}) "
                                    f"does not commute with axis permutations"))
-            return None
-        large, even = any(v > 1 for v in k), any(v % 2 == 0 for v in k)
-        strided = any(v > 1 for v in s) or any(extra)
-        if not large and not strided:
-            return None
-        if even and m.padding_mode != "zeros":
-            problems.append((name, f"even kernel {k} with padding_mode={m.padding_mode!r} (only zeros supported)"))
-            return None
-        dev, dt = m.weight.device, m.weight.dtype
-
-        def stride1(padding):
-            if even:
-                return SREEvenConv(dims, m.in_channels, m.out_channels, k, 1, padding, d, m.groups,
-                                   m.bias is not None, device=dev, dtype=dt)
-            if large:
-                return SREConv(dims, m.in_channels, m.out_channels, k, stride=1, padding=padding, dilation=d,
-                               groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode,
-                               device=dev, dtype=dt, **options)
-            return type(m)(m.in_channels, m.out_channels, k, stride=1, padding=padding, dilation=d, groups=m.groups,
-                           bias=m.bias is not None, padding_mode=m.padding_mode, device=dev, dtype=dt)
-
-        if not strided:
-            conv = stride1(p)
-            changed.append(f"{name}: {type(m).__name__}{k} -> {type(conv).__name__}")
-            return conv
-        if not any(extra) and not even and all(2 * pp == dd * (kk - 1) for pp, dd, kk in zip(p, d, k)):
-            conv = stride1(p)
-            down = SREPool(dims, s, s, mode=pool, ceil_mode=True)
-            changed.append(f"{name}: {type(m).__name__}{k} stride {s} -> symmetric {pool}-pool{s} + "
-                           f"{type(conv).__name__} stride 1")
-            return nn.Sequential(down, conv)
-        if any(extra) and m.padding_mode != "zeros":
-            problems.append((name, f"padding layer merged into a convolution with padding_mode={m.padding_mode!r}"))
-            return None
-        # pad ceil(total / 2) per side; the subsampling's size rule takes the odd sample off again
-        conv = stride1(tuple(pp + (e + 1) // 2 for pp, e in zip(p, extra)))
-        down = SREPool(dims, 1, s, mode="avg", extra_padding=[-(e % 2) for e in extra])
-        changed.append(f"{name}: {type(m).__name__}{k} stride {s} padding {totals} (total) -> "
-                       f"{type(conv).__name__} stride 1 + symmetric subsampling {s}")
-        return nn.Sequential(conv, down)
-
-    def convert_transposed(name: str, m: nn.Module, dims: int) -> nn.Module | None:
-        k, s, d, p, op = (tuple(v) for v in (m.kernel_size, m.stride, m.dilation, m.padding, m.output_padding))
-        if not _isotropic(k, s, d, p, op):
-            problems.append((name, f"anisotropic geometry (kernel {k}, stride {s}, padding {p}, output_padding {op}) "
-                                   f"does not commute with axis permutations"))
-            return None
-        if max(k) == 1 and max(s) == 1:
-            return None
-        new_k, new_p = [], []
-        for kk, dd, pp, oo in zip(k, d, p, op):
-            # same size: d * (k' - 1) - 2 p' == d * (k - 1) - 2 p + output_padding
-            j = next((j for j in range(4) if dd * j - oo + 2 * pp >= 0 and (dd * j - oo) % 2 == 0), None)
-            if j is None:
-                problems.append((name, f"output_padding {op} cannot be absorbed into a symmetric kernel"))
-                return None
-            new_k.append(kk + j)
-            new_p.append((dd * j - oo + 2 * pp) // 2)
-        dev, dt = m.weight.device, m.weight.dtype
-        if all(v % 2 for v in new_k):
-            # SREConvTranspose has a single (dense) path: no ``algorithm``
-            new = SREConvTranspose(dims, m.in_channels, m.out_channels, new_k, stride=s, padding=new_p,
-                                   groups=m.groups, bias=m.bias is not None, dilation=d, device=dev, dtype=dt,
-                                   **{k: v for k, v in options.items() if k != "algorithm"})
-        else:
-            new = SREEvenConv(dims, m.in_channels, m.out_channels, new_k, s, new_p, d, m.groups, m.bias is not None,
-                              transposed=True, device=dev, dtype=dt)
-        changed.append(f"{name}: {type(m).__name__}{k} stride {s} padding {p} output_padding {op} -> "
-                       f"{type(new).__name__}{tuple(new_k)} padding {tuple(new_p)}")
-        return new
-
-    def convert_pool(name: str, m: nn.Module, dims: int, mode: str) -> nn.Module | None:
-        k, s, p = (tuple(_as_tuple(v, dims)) for v in (m.kernel_size, m.stride, m.padding))
-        if mode == "max" and (m.return_indices or max(_as_tuple(m.dilation, dims)) > 1):
-            problems.append((name, "max pooling with return_indices or dilation has no symmetric counterpart"))
-            return None
-        if mode == "avg" and m.divisor_override:
-            problems.append((name, "average pooling with divisor_override has no symmetric counterpart"))
-            return None
-        if not _isotropic(k, s, p):
-            problems.append((name, f"anisotropic pooling (kernel {k}, stride {s}, padding {p}) does not commute "
-                                   f"with axis permutations"))
-            return None
-        new = SREPool(dims, k, s, p, mode=mode, ceil_mode=m.ceil_mode)
-        changed.append(f"{name}: {type(m).__name__}{k} stride {s} -> SREPool({mode})")
-        return new
-
-    def convert(name: str, m: nn.Module) -> nn.Module | None:
-        t = type(m)
-        if t in _CONVS:
-            return convert_conv(name, m, _CONVS[t])
-        if t in _TRANSPOSED:
-            return convert_transposed(name, m, _TRANSPOSED[t])
-        if t in _MAX_POOLS:
-            return convert_pool(name, m, _MAX_POOLS[t], "max")
-        if t in _AVG_POOLS:
-            return convert_pool(name, m, _AVG_POOLS[t], "avg")
-        if isinstance(m, _NOT_SYMMETRIC):
-            problems.append((name, f"{t.__name__} mixes the voxels of a block asymmetrically"))
-            return None
-        if isinstance(m, _PADS):
-            sides = _pad_sides(m, _pad_dims(m))
-            if all(a == b for a, b in sides) and len(set(sides)) > 1:
-                problems.append((name, f"padding {sides} differs between axes"))
-            return None
-        if t is UpCat:
-            new = copy.copy(m)
-            new.__class__ = _SymmetricUpCat
-            changed.append(f"{name}: UpCat -> symmetric resize of odd sizes")
-            _walk(new, name)
-            return new
         return None
+    large, even = any(v > 1 for v in k), any(v % 2 == 0 for v in k)
+    strided = any(v > 1 for v in s) or any(extra)
+    if not large and not strided:
+        return None
+    if even and m.padding_mode != "zeros":
+        run.problems.append((name, f"even kernel {k} with padding_mode={m.padding_mode!r} (only zeros supported)"))
+        return None
+    factory = {"device": m.weight.device, "dtype": m.weight.dtype}
+    common = {"stride": 1, "dilation": d, "groups": m.groups, "bias": m.bias is not None, **factory}
 
-    def _walk(module: nn.Module, prefix: str) -> None:
-        for child_name, new in plan_pads(module, prefix).items():
-            setattr(module, child_name, new)
-        for child_name, child in list(module.named_children()):
-            full = f"{prefix}.{child_name}" if prefix else child_name
-            new = convert(full, child)
-            if new is not None:
-                setattr(module, child_name, new)
-            elif not isinstance(child, _SymmetricUpCat):
-                _walk(child, full)
+    def stride1(padding):
+        if even:
+            return SREEvenConv(dims, m.in_channels, m.out_channels, k, padding=padding, **common)
+        if large:
+            return SREConv(dims, m.in_channels, m.out_channels, k, padding=padding, padding_mode=m.padding_mode,
+                           **common, **run.options)
+        return type(m)(m.in_channels, m.out_channels, k, padding=padding, padding_mode=m.padding_mode, **common)
 
-    root = convert(type(target).__name__, target)
-    if root is not None:
-        target = root
-    elif not isinstance(target, _SymmetricUpCat):
-        _walk(target, "")
-    if problems:
-        if strict:
-            raise SREConversionError(problems)
-        for name, reason in problems:
-            logger.warning("convert_to_sre: %s left as it is: %s.", name, reason)
-    for line in changed:
-        logger.info("convert_to_sre: %s", line)
-    logger.info("convert_to_sre: replaced %d layer(s).", len(changed))
-    return target
+    if not strided:
+        conv = stride1(p)
+        run.changed.append(f"{name}: {type(m).__name__}{k} -> {type(conv).__name__}")
+        return conv
+    if not any(extra) and not even and all(2 * pp == dd * (kk - 1) for pp, dd, kk in zip(p, d, k)):
+        conv = stride1(p)
+        down = SREPool(dims, s, s, mode=run.pool, ceil_mode=True)
+        run.changed.append(f"{name}: {type(m).__name__}{k} stride {s} -> symmetric {run.pool}-pool{s} + "
+                           f"{type(conv).__name__} stride 1")
+        return nn.Sequential(down, conv)
+    if any(extra) and m.padding_mode != "zeros":
+        run.problems.append((name, f"padding layer merged into a convolution with padding_mode={m.padding_mode!r}"))
+        return None
+    # pad ceil(total / 2) per side; the subsampling's size rule takes the odd sample off again
+    conv = stride1(tuple(pp + (e + 1) // 2 for pp, e in zip(p, extra)))
+    down = SREPool(dims, 1, s, mode="avg", extra_padding=[-(e % 2) for e in extra])
+    run.changed.append(f"{name}: {type(m).__name__}{k} stride {s} padding {totals} (total) -> "
+                       f"{type(conv).__name__} stride 1 + symmetric subsampling {s}")
+    return nn.Sequential(conv, down)
+
+
+def _convert_transposed(run: _Conversion, name: str, m: nn.Module) -> nn.Module | None:
+    dims = _TRANSPOSED_DIMS[type(m)]
+    k, s, d, p, op = (tuple(v) for v in (m.kernel_size, m.stride, m.dilation, m.padding, m.output_padding))
+    if not _isotropic(k, s, d, p, op):
+        run.problems.append((name, f"anisotropic geometry (kernel {k}, stride {s}, padding {p}, output_padding {op}) "
+                                   f"does not commute with axis permutations"))
+        return None
+    if max(k) == 1 and max(s) == 1:
+        return None
+    new_k, new_p = [], []
+    for kk, dd, pp, oo in zip(k, d, p, op):
+        # same size: d * (k' - 1) - 2 p' == d * (k - 1) - 2 p + output_padding
+        j = next((j for j in range(4) if dd * j - oo + 2 * pp >= 0 and (dd * j - oo) % 2 == 0), None)
+        if j is None:
+            run.problems.append((name, f"output_padding {op} cannot be absorbed into a symmetric kernel"))
+            return None
+        new_k.append(kk + j)
+        new_p.append((dd * j - oo + 2 * pp) // 2)
+    common = {"stride": s, "padding": new_p, "dilation": d, "groups": m.groups, "bias": m.bias is not None,
+              "device": m.weight.device, "dtype": m.weight.dtype}
+    if all(v % 2 for v in new_k):
+        # SREConvTranspose has a single (dense) path: no ``algorithm``
+        options = {key: v for key, v in run.options.items() if key != "algorithm"}
+        new = SREConvTranspose(dims, m.in_channels, m.out_channels, new_k, **common, **options)
+    else:
+        new = SREEvenConv(dims, m.in_channels, m.out_channels, new_k, transposed=True, **common)
+    run.changed.append(f"{name}: {type(m).__name__}{k} stride {s} padding {p} output_padding {op} -> "
+                       f"{type(new).__name__}{tuple(new_k)} padding {tuple(new_p)}")
+    return new
+
+
+def _convert_pool(run: _Conversion, name: str, m: nn.Module) -> nn.Module | None:
+    dims, mode = _POOLS[type(m)]
+    k, s, p = (tuple(_as_tuple(v, dims)) for v in (m.kernel_size, m.stride, m.padding))
+    if mode == "max" and (m.return_indices or max(_as_tuple(m.dilation, dims)) > 1):
+        run.problems.append((name, "max pooling with return_indices or dilation has no symmetric counterpart"))
+        return None
+    if mode == "avg" and m.divisor_override:
+        run.problems.append((name, "average pooling with divisor_override has no symmetric counterpart"))
+        return None
+    if not _isotropic(k, s, p):
+        run.problems.append((name, f"anisotropic pooling (kernel {k}, stride {s}, padding {p}) does not commute "
+                                   f"with axis permutations"))
+        return None
+    run.changed.append(f"{name}: {type(m).__name__}{k} stride {s} -> SREPool({mode})")
+    return SREPool(dims, k, s, p, mode=mode, ceil_mode=m.ceil_mode)
+
+
+def _convert_upcat(run: _Conversion, name: str, m: nn.Module) -> nn.Module:
+    new = _SymmetricUpCat(m)
+    run.changed.append(f"{name}: UpCat -> symmetric resize of odd sizes")
+    run.walk(new, name)
+    return new
+
+
+def _check_block_mixing(run: _Conversion, name: str, m: nn.Module) -> None:
+    run.problems.append((name, f"{type(m).__name__} mixes the voxels of a block asymmetrically"))
+
+
+def _check_padding(run: _Conversion, name: str, m: nn.Module) -> None:
+    # asymmetric padding is handled (merged or reported) by the parent; here: symmetric but unequal across axes
+    sides = _pad_sides(m, _pad_dims(m))
+    if all(a == b for a, b in sides) and len(set(sides)) > 1:
+        run.problems.append((name, f"padding {sides} differs between axes"))
+
+
+_Converter = Callable[[_Conversion, str, nn.Module], "nn.Module | None"]
+#: rebuilt layers, by exact type
+_CONVERTERS: dict[type, _Converter] = {
+    **dict.fromkeys(_CONV_DIMS, _convert_conv),
+    **dict.fromkeys(_TRANSPOSED_DIMS, _convert_transposed),
+    **dict.fromkeys(_POOLS, _convert_pool),
+    UpCat: _convert_upcat,
+}
+#: layers only checked and kept, by type or any subclass
+_CHECKS: dict[type, _Converter] = {
+    **dict.fromkeys(_NOT_SYMMETRIC, _check_block_mixing),
+    **dict.fromkeys(_PADS, _check_padding),
+}
 
 
 def _as_tuple(value, dims: int) -> tuple[int, ...]:

@@ -2,7 +2,7 @@
 
 A layer whose output standard deviation is many times its input's, or whose weight gradient is many times the weight
 itself, makes plain SGD either explode or freeze (with BatchNorm after it, a huge relative step inflates the weight
-norm and the effective learning rate then collapses). ``docs/trainability.md`` uses these numbers to compare SRE
+norm and the effective learning rate then collapses). ``docs/experiments.md`` uses these numbers to compare SRE
 layers with standard convolutions.
 """
 

@@ -1,13 +1,19 @@
-"""Dense vs band paths of SREConv: equal outputs and gradients, auto selection, caching, TorchScript."""
+"""Dense vs band paths of SREConv: equal outputs and gradients, deterministic and benchmarked selection, TorchScript."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from monai_sre.blocks import sre_conv as sre_conv_module
-from monai_sre.blocks.sre_conv import SREConv, clear_auto_cache, set_auto_policy
+from monai_sre.blocks.sre_conv import SREConv, set_algorithm
 from monai_sre.layers import band_basis, band_conv, band_conv_costs, expand_kernel
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -97,53 +103,63 @@ def test_bad_algorithm():
         SREConv(2, 2, 2, 3, algorithm="fast")
 
 
-@pytest.fixture(autouse=True)
-def policy_restored():
-    """Every test leaves the auto policy as it found it (``MONAI_SRE_AUTO_POLICY`` may have set it at import)."""
-    before = sre_conv_module._AUTO_POLICY["policy"]
-    yield before
-    after = sre_conv_module._AUTO_POLICY["policy"]
-    sre_conv_module._AUTO_POLICY["policy"] = before
-    assert after == before, f"the test changed the auto policy from {before!r} to {after!r}"
+def _refuse_timing(fn, device, reps=3):
+    raise AssertionError("algorithm='auto' must not time anything")
 
 
-@pytest.mark.parametrize("policy", ["measure", "model"])
-def test_auto_picks_a_valid_path_and_caches_it(policy, policy_restored):
-    set_auto_policy(policy)
-    clear_auto_cache()
-    try:
-        torch.manual_seed(0)
-        conv = SREConv(3, 16, 16, 5, padding=2)
-        assert conv.algorithm == "auto"
-        x = torch.randn(1, 16, 12, 12, 12)
-        y = conv(x)
-        assert conv.last_path in ("dense", "filter_mix", "mix_filter")
-        assert len(sre_conv_module._AUTO_CACHE) == 1
-        choice = next(iter(sre_conv_module._AUTO_CACHE.values()))
-        assert choice == conv.last_path
-        with torch.no_grad():  # a different grad mode is a different key
-            y_inf = conv(x)
-        assert len(sre_conv_module._AUTO_CACHE) == 2
-        torch.testing.assert_close(y_inf, y.detach(), rtol=1e-5, atol=1e-5)
-        conv(x)
-        assert len(sre_conv_module._AUTO_CACHE) == 2  # cached, no new decision
-        # measuring must not touch the global RNG or the parameters' gradients
-        assert conv.weight.grad is None
-    finally:
-        set_auto_policy(policy_restored)
-        clear_auto_cache()
-    with pytest.raises(ValueError, match="policy"):
-        set_auto_policy("guess")
+def test_auto_follows_the_cost_model_without_timing(monkeypatch):
+    monkeypatch.setattr(sre_conv_module, "_timed", _refuse_timing)
+    torch.manual_seed(0)
+    wide = SREConv(3, 32, 32, 7, padding=3)  # bands far cheaper by the model
+    assert wide.algorithm == "auto"
+    x = torch.randn(1, 32, 10, 10, 10, requires_grad=True)
+    costs = band_conv_costs(32, 32, (7, 7, 7), wide.num_bands)
+    assert wide.path_for(x) == min(("filter_mix", "mix_filter"), key=costs.get)
+    y = wide(x)
+    y.sum().backward()
+    with torch.no_grad():
+        assert wide.path_for(x) == wide.path_for(x.detach())
+        torch.testing.assert_close(wide(x), y.detach(), rtol=1e-5, atol=1e-5)
+    assert wide._benchmarked == {}
+    tiny = SREConv(2, 2, 2, 3, padding=1)  # below the size where a band path could pay off
+    assert tiny.path_for(torch.randn(1, 2, 8, 8)) == "dense"
 
 
-def test_auto_keeps_dense_for_tiny_layers():
-    clear_auto_cache()
-    conv = SREConv(2, 2, 2, 3, padding=1)
-    conv(torch.randn(1, 2, 8, 8))
-    assert conv.last_path == "dense"
+_TWO_PROCESSES = """
+import hashlib, json, torch
+from monai_sre.blocks import SREConv
+torch.manual_seed(0)
+model = torch.nn.Sequential(SREConv(3, 1, 24, 3, padding=1), SREConv(3, 24, 24, 7, padding=3), SREConv(3, 24, 2, 5))
+x = torch.randn(2, 1, 10, 10, 10)
+paths, h = [], x
+for layer in model:
+    paths.append(layer.path_for(h))
+    h = layer(h)
+y = model(x)
+y.square().sum().backward()
+digest = lambda t: hashlib.sha256(t.detach().numpy().tobytes()).hexdigest()
+print(json.dumps({"paths": paths, "out": digest(y), "grad": digest(model[1].weight.grad)}))
+"""
 
 
-def test_auto_does_not_consume_rng(policy_restored, monkeypatch):
+@pytest.mark.slow
+def test_two_fresh_processes_choose_the_same_paths_and_agree_bitwise():
+    env = {k: v for k, v in os.environ.items() if k != "MONAI_SRE_AUTO_POLICY"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")]))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _TWO_PROCESSES], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    runs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    assert runs[0] == runs[1]
+    assert "dense" in runs[0]["paths"] and set(runs[0]["paths"]) - {"dense"}  # both kinds of path are exercised
+
+
+def test_benchmark_times_once_per_signature_and_leaves_rng_alone(monkeypatch):
     timed = []
 
     def spy(fn, device, reps=3):
@@ -152,21 +168,24 @@ def test_auto_does_not_consume_rng(policy_restored, monkeypatch):
 
     real_timed = sre_conv_module._timed
     monkeypatch.setattr(sre_conv_module, "_timed", spy)
-    set_auto_policy("measure")
-    clear_auto_cache()
-    try:
-        conv = SREConv(2, 16, 16, 5, padding=2)
-        x = torch.randn(2, 16, 64, 64)  # above the size below which "auto" keeps the dense path untimed
-        torch.manual_seed(3)
-        conv(x)
-        after = torch.rand(1)
-    finally:
-        set_auto_policy(policy_restored)
-        clear_auto_cache()
-    assert len(timed) >= 2  # the paths were really timed
+    torch.manual_seed(0)
+    conv = SREConv(2, 16, 16, 5, padding=2, algorithm="benchmark")
+    x = torch.randn(2, 16, 64, 64)  # above the size below which the dense path is kept untimed
     torch.manual_seed(3)
-    expected = torch.rand(1)
-    assert torch.equal(after, expected)
+    y = conv(x)
+    after = torch.rand(1)
+    torch.manual_seed(3)
+    assert torch.equal(after, torch.rand(1))  # timing must not touch the global RNG
+    assert len(timed) >= 2 and conv.weight.grad is None
+    n = len(timed)
+    conv(x)
+    assert len(timed) == n  # cached for this layer and input signature
+    with torch.no_grad():  # another grad mode is another signature
+        y_inf = conv(x)
+    assert len(timed) > n
+    torch.testing.assert_close(y_inf, _reference(conv, x).detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(y, y_inf, rtol=1e-5, atol=1e-5)
+    assert set_algorithm(torch.nn.Sequential(conv, torch.nn.ReLU()), "auto") == 1 and conv._benchmarked == {}
 
 
 @pytest.mark.parametrize("algorithm", ["dense", "bands"])
@@ -196,7 +215,7 @@ def test_training_step_same_for_both_algorithms():
     torch.testing.assert_close(bands.bias, dense.bias, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("algorithm", ["auto", "dense", "bands"])
+@pytest.mark.parametrize("algorithm", ["auto", "dense", "bands", "benchmark"])
 def test_torchscript_every_algorithm(algorithm):
     torch.manual_seed(0)
     conv = SREConv(2, 4, 6, 5, padding=2, padding_mode="reflect", algorithm=algorithm)
@@ -235,10 +254,9 @@ def test_band_path_on_cuda(spatial_dims, kwargs, size):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_auto_on_cuda():
-    clear_auto_cache()
-    conv = SREConv(3, 16, 16, 7, padding=3, device="cuda")
+def test_benchmark_on_cuda():
+    conv = SREConv(3, 16, 16, 7, padding=3, device="cuda", algorithm="benchmark")
     x = torch.randn(2, 16, 16, 16, 16, device="cuda")
     y = conv(x)
-    assert conv.last_path in ("dense", "filter_mix", "mix_filter")
+    assert conv.path_for(x) in ("dense", "filter_mix", "mix_filter")
     torch.testing.assert_close(y, _reference(conv, x), rtol=1e-4, atol=1e-4)

@@ -2,7 +2,7 @@
 
 Measured here (seed 0, eval mode after recomputing the BatchNorm statistics): 0.953 (3D) and 1.000 (2D) with the
 default band-average basis, 0.906 and 0.938 with the original SRE-Conv basis (``basis_norm="none"``) on the same runs
-(docs/trainability.md). About 45 s (3D) and 20 s (2D) on the 2-core CPU.
+(docs/experiments.md). About 45 s (3D) and 20 s (2D) on the 2-core CPU.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from monai_sre.blocks.sre_conv import clear_auto_cache, set_auto_policy
 from monai_sre.nets import get_model
 
 DATA = Path(os.environ.get("MONAI_SRE_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data" / "medmnist")
@@ -40,8 +39,6 @@ def _balanced_subset(name: str, n: int = 64) -> tuple[torch.Tensor, torch.Tensor
     [("sre_r3d_18", "adrenalmnist3d", 0.02, 120), ("sre_resnet18", "breastmnist", 0.01, 80)],
 )
 def test_sre_net_overfits_64_real_images_with_sgd(model, dataset, lr, epochs):
-    set_auto_policy("model")  # deterministic layer algorithms: the same run on every call
-    clear_auto_cache()
     torch.manual_seed(0)
     x, y = _balanced_subset(dataset)
     net = get_model(model, in_channels=1, num_classes=2, widths=WIDTHS)

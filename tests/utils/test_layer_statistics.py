@@ -1,4 +1,4 @@
-"""layer_statistics / ActivationRecorder: the numbers behind docs/trainability.md."""
+"""layer_statistics / ActivationRecorder: the numbers behind docs/experiments.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``scripts/rotation_diagnosis.py``: each probe applies one side effect of a rotation, and the script runs end to end."""
+"""Each probe applies one side effect of a rotation; finished runs are diagnosed on their own data and settings."""
 
 from __future__ import annotations
 
@@ -11,13 +11,9 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "bundles"))
-from bundle_utils import load_script, make_tiny_medmnist  # noqa: E402
+from bundle_utils import make_tiny_medmnist  # noqa: E402
 
-from monai_sre.experiments.rotation_diagnosis import diagnose, probes  # noqa: E402
-
-
-def _script():
-    return load_script("rotation_diagnosis")
+from monai_sre.experiments.rotation_diagnosis import diagnose, diagnose_runs, probes, to_markdown  # noqa: E402
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
@@ -89,7 +85,7 @@ def test_diagnose_a_corner_blind_mean_classifier():
     assert all(v == 100.0 for v in acc.values())
 
 
-def test_main_reads_runs_and_names_bad_run_dirs(tmp_path):
+def test_runs_are_read_and_bad_run_dirs_named(tmp_path):
     from monai_sre.nets import get_model
 
     root = make_tiny_medmnist(tmp_path / "data", "breastmnist", 2)
@@ -99,14 +95,15 @@ def test_main_reads_runs_and_names_bad_run_dirs(tmp_path):
     torch.save(net.state_dict(), run / "models" / "model.pt")
     (run / "done.json").write_text(json.dumps({"model": "sre_resnet10", "dataset": "breastmnist",
                                                "settings": {"widths": [4, 4, 8, 8], "field_of_view": "ball"}}))
-    rows = _script().main(["--run_dir", str(run), "--data_root", root, "--output", str(tmp_path / "out" / "diag")])
+    rows = diagnose_runs([run], data_root=root)
     assert rows[0]["field_of_view"] == "ball" and rows[0]["original"] == rows[0]["corners45"]  # ball: no corners left
-    assert json.loads((tmp_path / "out" / "diag.json").read_text())[0]["run"] == str(run)
-    with pytest.raises(SystemExit, match="done.json"):
-        _script().main(["--run_dir", str(tmp_path / "nowhere"), "--data_root", root])
+    table = to_markdown(rows)
+    assert f"| {run} | {rows[0]['original']:.1f} |" in table and "| n_images" not in table and "`val`" in table
+    with pytest.raises(FileNotFoundError, match="done.json"):
+        diagnose_runs([tmp_path / "nowhere"], data_root=root)
 
 
-def test_main_builds_the_run_s_input_smoothing(tmp_path):
+def test_the_run_s_input_smoothing_is_rebuilt(tmp_path):
     """A run trained with ``input_smoothing`` is rebuilt with it (its state dict refuses any other sigma)."""
     from monai_sre.nets import get_model
 
@@ -117,5 +114,5 @@ def test_main_builds_the_run_s_input_smoothing(tmp_path):
     torch.save(net.state_dict(), run / "models" / "model.pt")
     (run / "done.json").write_text(json.dumps({"model": "sre_resnet10", "dataset": "breastmnist", "settings": {
         "widths": [4, 4, 8, 8], "input_smoothing": 0.5, "field_of_view": None}}))
-    rows = _script().main(["--run_dir", str(run), "--data_root", root])
+    rows = diagnose_runs([run], data_root=root)
     assert rows[0]["input_smoothing"] == 0.5 and rows[0]["field_of_view"] is None
