@@ -1,25 +1,40 @@
-"""Rotated and reflected evaluation of a segmentation network: Dice per view, as a function and an Ignite handler.
+"""Rotated and reflected evaluation of a segmentation network: three Dice measures per view, as a function, a
+summary, a writer and an Ignite handler.
 
 The views are those of the classification sweep (:func:`monai_sre.handlers.rotation_sweep.make_views`: the original,
-the ``(axis, angle)`` rotations of the protocol, 39 views in 3D, and the flips). Each view rotates the image with
-linear interpolation and the label with nearest-neighbour interpolation; 90-degree multiples and flips are exact
-grid permutations. The network segments the rotated image and is scored against the rotated label, so an exactly
-equivariant network has the same Dice at every 90-degree multiple and every flip, up to float rounding.
+the ``(axis, angle)`` rotations of the protocol, 39 views in 3D, and the flips). Each view is one run of MONAI's
+:class:`~monai.engines.SupervisedEvaluator` over the test data, with :class:`SegmentationViewBatch` as its
+``prepare_batch``: it rotates the image (linear interpolation) and hands the evaluator, as its label, three targets
+on the rotated grid:
 
-Off-grid views cost Dice even for a perfect segmenter, because the nearest-neighbour label is a coarse copy of the
-rotated anatomy. Every row therefore also holds ``dice_floor``: the Dice of the ground truth itself, rotated as a
-one-hot map with linear interpolation and taken by argmax (the best estimate of the rotated anatomy on the grid),
-against the nearest-neighbour label. ``1 - dice_floor`` is the Dice that label resampling alone takes from an ideal
-segmenter at that view; it is 1 exactly at 90-degree multiples and flips. ``dice_resampled`` scores the network
-against that same interpolated truth instead of the nearest-neighbour label: the Dice a network loses there is its
-own, not the label's.
+* the **resampled truth**: the one-hot ground truth rotated with linear interpolation, then argmax (the best estimate
+  of the rotated anatomy on the grid);
+* the **nearest-neighbour truth**: the label map rotated with nearest-neighbour interpolation;
+* the **reference**: the network's prediction on the *original* image, its class probabilities rotated with linear
+  interpolation, then argmax. It needs no labels.
+
+Every Dice is MONAI's :class:`~monai.metrics.DiceMetric` behind an
+:class:`~monai.handlers.IgniteMetricHandler` (foreground classes, mean over volumes per class, then over classes),
+with ``ignore_empty=False``: a volume whose target lacks a class scores 1 for it when the prediction lacks it too,
+and 0 otherwise. So false positives on a volume without a class count, and two empty predictions agree. Per view:
+
+* ``dice``: the prediction against the resampled truth, the primary rotated measure (``dice_<c>`` per class);
+* ``dice_nearest``: against the nearest-neighbour truth (the classic protocol);
+* ``consistency``: against the reference, i.e. the Dice between the prediction on the rotated input and the rotated
+  prediction on the original input: the network's own equivariance error, apart from labels;
+* ``dice_floor``: the resampled truth against the nearest-neighbour truth, what label resampling alone costs
+  between the two protocols.
+
+90-degree multiples and flips are exact grid permutations: there all three targets are the permuted truth or
+prediction, ``dice_floor`` is 1, and an exactly equivariant network has its original Dice and a consistency of 1.
 Outputs (written atomically): ``<prefix>.csv`` (one row per view), ``<prefix>_summary.csv``, ``<prefix>.json`` and a
-plot ``<prefix>.png`` of Dice against angle.
+plot ``<prefix>.png`` of Dice and consistency against angle.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -30,10 +45,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from monai.engines import SupervisedEvaluator
+from monai.engines.utils import PrepareBatch
+from monai.handlers import IgniteMetricHandler, from_engine
+from monai.metrics import DiceMetric
 from monai.utils import IgniteInfo, min_version, optional_import
 
-from monai_sre.handlers.rotation_sweep import View, apply_view, make_views
+from monai_sre.handlers.rotation_sweep import View, _view_key, apply_view, make_views
 from monai_sre.utils.io import atomic_write
 from monai_sre.utils.plots import plot_sweep
 
@@ -43,30 +61,113 @@ if TYPE_CHECKING:
 else:
     Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
 
-__all__ = ["dice_per_class", "segmentation_sweep", "summarize_segmentation_sweep", "write_segmentation_sweep",
-           "SegmentationRotationSweep"]
+__all__ = ["IGNORE_EMPTY", "TARGETS", "DiceOutput", "ReferencePrediction", "SegmentationRotationSweep",
+           "SegmentationViewBatch", "segmentation_dice", "segmentation_sweep", "summarize_segmentation_sweep",
+           "write_segmentation_sweep"]
 
 logger = logging.getLogger(__name__)
+_view_logger = logging.getLogger(f"{__name__}.view")
+_view_logger.setLevel(logging.WARNING)
+
+#: the label channels :class:`SegmentationViewBatch` hands the evaluator, in order
+TARGETS = ("resampled", "nearest", "reference")
+#: DiceMetric's empty-target setting for every Dice of the sweep (see the module docstring)
+IGNORE_EMPTY = False
+#: per-view metric: (prediction, target), ``None`` as prediction meaning the network's
+_MEASURES = {"dice": (None, "resampled"), "dice_nearest": (None, "nearest"), "consistency": (None, "reference"),
+             "dice_floor": ("resampled", "nearest")}
 
 
-def dice_per_class(pred: torch.Tensor, label: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Dice of every foreground class for every sample: ``(B, num_classes - 1)``, NaN where both are empty.
+def segmentation_dice(num_classes: int) -> DiceMetric:
+    """The sweep's :class:`~monai.metrics.DiceMetric`: class-index maps ``(B, 1, *spatial)`` in, foreground Dice per
+    class (mean over volumes) out, empty targets scored (``ignore_empty=False``)."""
+    return DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=IGNORE_EMPTY,
+                      num_classes=num_classes)
+
+
+class ReferencePrediction:
+    """Class probabilities (softmax) of ``network`` on an original batch, computed once per distinct batch.
+
+    The sweep re-reads the data for every view; the cache is keyed by the batch's content, so the views share one
+    forward pass per batch whatever the loader's order.
 
     Args:
-        pred: class indices ``(B, *spatial)`` or ``(B, 1, *spatial)``.
-        label: class indices, same shape.
-        num_classes: classes including background (class 0, not scored).
+        network: segmentation network returning logits ``(B, num_classes, *spatial)``.
+        inferer: ``(inputs, network) -> logits``; None calls ``network(inputs)``.
     """
-    pred, label = pred.reshape(pred.shape[0], -1).long(), label.reshape(label.shape[0], -1).long()
-    if pred.shape != label.shape:
-        raise ValueError(f"pred and label must have the same number of voxels, got {tuple(pred.shape)} and {tuple(label.shape)}.")
-    out = []
-    for c in range(1, num_classes):
-        p, g = pred == c, label == c
-        denominator = (p.sum(1) + g.sum(1)).double()
-        inter = (p & g).sum(1).double()
-        out.append(torch.where(denominator > 0, 2 * inter / denominator.clamp_min(1), torch.full_like(denominator, math.nan)))
-    return torch.stack(out, dim=1)
+
+    def __init__(self, network: torch.nn.Module, inferer: Callable | None = None) -> None:
+        self.network, self.inferer = network, inferer
+        self._cache: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        key = hashlib.sha1(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest() + str(tuple(x.shape))
+        if key not in self._cache:
+            logits = self.inferer(x, self.network) if self.inferer is not None else self.network(x)
+            self._cache[key] = torch.softmax(torch.as_tensor(logits).float(), dim=1)
+        return self._cache[key]
+
+
+class SegmentationViewBatch(PrepareBatch):
+    """``prepare_batch`` of a :class:`~monai.engines.SupervisedEvaluator` that shows it a segmentation batch in one
+    view: the image rotated (linear interpolation), and as label the :data:`TARGETS` stacked as channels
+    ``(B, 3, *spatial)`` of class indices. Counts the samples in ``n_samples``.
+
+    Args:
+        view: the view.
+        num_classes: classes including background.
+        reference: original image batch -> class probabilities (:class:`ReferencePrediction`).
+        backend: rotation back end (``"auto"``, ``"monai"``, ``"torchio"``).
+        image_key: image key in each batch.
+        label_key: label key in each batch (class indices ``(B, 1, *spatial)``).
+    """
+
+    def __init__(self, view: View, num_classes: int, reference: Callable[[torch.Tensor], torch.Tensor],
+                 backend: str = "monai", image_key: str = "image", label_key: str = "label") -> None:
+        if backend not in ("auto", "monai", "torchio"):
+            raise ValueError(f"backend must be 'auto', 'monai' or 'torchio', got {backend!r}.")
+        self.view, self.num_classes, self.reference, self.backend = view, num_classes, reference, backend
+        self.image_key, self.label_key = image_key, label_key
+        self.n_samples = 0
+
+    def __call__(self, batchdata: dict, device: torch.device | str | None = None, non_blocking: bool = False,
+                 **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.as_tensor(batchdata[self.image_key]).to(device=device, dtype=torch.float32, non_blocking=non_blocking)
+        y = torch.as_tensor(batchdata[self.label_key]).to(device=device, dtype=torch.float32, non_blocking=non_blocking)
+        self.n_samples += int(x.shape[0])
+        classes = y[:, 0].round().long().clamp(0, self.num_classes - 1)
+        onehot = torch.nn.functional.one_hot(classes, self.num_classes).movedim(-1, 1).float()
+        targets = [
+            apply_view(onehot, self.view, self.backend).argmax(1, keepdim=True),
+            apply_view(y, self.view, self.backend, mode="nearest").round(),
+            apply_view(self.reference(x), self.view, self.backend).argmax(1, keepdim=True),
+        ]
+        return apply_view(x, self.view, self.backend), torch.cat([t.float() for t in targets], dim=1)
+
+
+class DiceOutput:
+    """``output_transform`` of a Dice handler on a :class:`SegmentationViewBatch` evaluator: per volume, the
+    ``(prediction, target)`` class-index maps ``(1, *spatial)``.
+
+    Args:
+        target: one of :data:`TARGETS`.
+        prediction: None for the network's prediction (argmax of ``pred``), or one of :data:`TARGETS`.
+    """
+
+    def __init__(self, target: str, prediction: str | None = None) -> None:
+        for name in (target, prediction):
+            if name is not None and name not in TARGETS:
+                raise ValueError(f"target and prediction must be one of {list(TARGETS)}, got {name!r}.")
+        self.target, self.prediction = TARGETS.index(target), prediction
+
+    def __call__(self, output: Any) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        preds, labels = from_engine(["pred", "label"])(output)
+        if self.prediction is None:
+            preds = [p.argmax(0, keepdim=True) for p in preds]
+        else:
+            preds = [lab[TARGETS.index(self.prediction)][None] for lab in labels]
+        return preds, [lab[self.target][None] for lab in labels]
 
 
 @torch.no_grad()
@@ -81,93 +182,121 @@ def segmentation_sweep(
     inferer: Callable[[torch.Tensor, torch.nn.Module], torch.Tensor] | None = None,
     image_key: str = "image",
     label_key: str = "label",
+    amp: bool = False,
 ) -> list[dict[str, Any]]:
-    """Mean foreground Dice of ``network`` on every view of the data in ``dataloader``.
+    """The Dice measures of ``network`` on every view of the data in ``dataloader`` (see the module docstring).
 
     Args:
         network: segmentation network returning logits ``(B, num_classes, *spatial)``.
-        dataloader: iterable of dicts with ``image_key`` ``(B, C, *spatial)`` and ``label_key`` ``(B, 1, *spatial)``.
+        dataloader: iterable of dicts with ``image_key`` ``(B, C, *spatial)`` and ``label_key`` ``(B, 1, *spatial)``,
+            re-read for every view.
         num_classes: classes including background.
         spatial_dims: 2 or 3.
         views: views; default :func:`make_views` (the protocol: 39 rotations in 3D, plus one flip per axis).
         device: device of the network input; default the network's.
         backend: rotation back end (``"monai"``: batched, 90-degree multiples exact; ``"torchio"``; ``"auto"``).
         inferer: ``(inputs, network) -> logits``; default ``network(inputs)``.
+        image_key: image key in each batch.
+        label_key: label key in each batch.
+        amp: autocast on CUDA.
 
     Returns:
-        one dict per view: ``name``, ``kind``, ``axis``, ``angle``, ``dice`` (mean over samples and foreground
-        classes), ``dice_<c>`` per class, ``n``.
+        one dict per view: ``name``, ``kind``, ``axis``, ``angle``, ``dice``, ``dice_<c>`` per foreground class,
+        ``dice_nearest``, ``consistency``, ``dice_floor``, ``n``.
 
     Raises:
-        ValueError: bad ``num_classes`` / ``spatial_dims`` or an empty dataloader.
+        ValueError: bad ``num_classes`` / ``spatial_dims`` / ``backend`` or an empty dataloader.
     """
-    if not isinstance(num_classes, int) or num_classes < 2:
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}.")
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+    if backend not in ("auto", "monai", "torchio"):
+        raise ValueError(f"backend must be 'auto', 'monai' or 'torchio', got {backend!r}.")
+    if hasattr(dataloader, "__len__") and len(dataloader) == 0:
+        raise ValueError("dataloader yielded no batches.")
     views = make_views(spatial_dims) if views is None else list(views)
     if device is None:
         param = next(iter(network.parameters()), None)
         device = param.device if param is not None else torch.device("cpu")
+    device = torch.device(device)
     was_training = network.training
     network.eval()
-    scores: list[list[torch.Tensor]] = [[] for _ in views]
-    floors: list[list[torch.Tensor]] = [[] for _ in views]
-    against_ideal: list[list[torch.Tensor]] = [[] for _ in views]
+    reference = ReferencePrediction(network, inferer)
+    done: dict[str, dict[str, Any]] = {}  # identical views (0 and 360 degrees) are evaluated once
+    results = []
     try:
-        for batch in dataloader:
-            x = torch.as_tensor(batch[image_key]).to(device=device, dtype=torch.float32)
-            y = torch.as_tensor(batch[label_key]).to(device=device, dtype=torch.float32)
-            onehot = F.one_hot(y[:, 0].round().long().clamp(0, num_classes - 1), num_classes).movedim(-1, 1).float()
-            for i, view in enumerate(views):
-                xv, yv = apply_view(x, view, backend), apply_view(y, view, backend, mode="nearest")
-                logits = inferer(xv, network) if inferer is not None else network(xv)
-                pred = torch.as_tensor(logits).argmax(1)
-                scores[i].append(dice_per_class(pred, yv.round(), num_classes).cpu())
-                ideal = apply_view(onehot, view, backend).argmax(1)
-                floors[i].append(dice_per_class(ideal, yv.round(), num_classes).cpu())
-                against_ideal[i].append(dice_per_class(pred, ideal, num_classes).cpu())
+        for i, view in enumerate(views, start=1):
+            key = _view_key(view)
+            if key not in done:
+                prepare = SegmentationViewBatch(view, num_classes, reference, backend, image_key, label_key)
+                evaluator = SupervisedEvaluator(
+                    device=device, val_data_loader=dataloader, network=network, prepare_batch=prepare,
+                    inferer=inferer, amp=amp and device.type == "cuda",
+                )
+                for name, (prediction, target) in _MEASURES.items():  # per-class vectors, so no key metric
+                    IgniteMetricHandler(metric_fn=segmentation_dice(num_classes),
+                                        output_transform=DiceOutput(target, prediction)).attach(evaluator, name)
+                evaluator.logger = _view_logger
+                evaluator.run()
+                if prepare.n_samples == 0:
+                    raise ValueError("dataloader yielded no batches.")
+                scores = {name: torch.as_tensor(value).reshape(-1) for name, value in evaluator.state.metrics.items()}
+                row = {name: float(value.mean()) for name, value in scores.items()}
+                row.update({f"dice_{c + 1}": float(v) for c, v in enumerate(scores["dice"])})
+                done[key] = {**row, "n": prepare.n_samples}
+                logger.info(f"rotated segmentation: view {view.name} ({i}/{len(views)}): Dice {row['dice']:.4f} "
+                            f"nearest {row['dice_nearest']:.4f} consistency {row['consistency']:.4f}")
+            results.append({"name": view.name, "kind": view["kind"], "axis": view["axis"], "angle": view["angle"],
+                            **done[key]})
     finally:
         network.train(was_training)
-    if not scores[0]:
-        raise ValueError("dataloader yielded no batches.")
-    rows = []
-    for view, s, f, a in zip(views, scores, floors, against_ideal):
-        d = torch.cat(s).numpy()
-        row = {"name": view.name, "kind": view["kind"], "axis": view["axis"], "angle": view["angle"],
-               "dice": float(np.nanmean(d)), "dice_floor": float(np.nanmean(torch.cat(f).numpy())),
-               "dice_resampled": float(np.nanmean(torch.cat(a).numpy())), "n": int(d.shape[0])}
-        row.update({f"dice_{c + 1}": float(np.nanmean(d[:, c])) for c in range(d.shape[1])})
-        rows.append(row)
-    return rows
+    return results
+
+
+def _on_grid(row: dict[str, Any]) -> bool:
+    return row["kind"] == "reflection" or (row["kind"] == "rotation" and float(row["angle"]) % 90.0 == 0.0)
 
 
 def summarize_segmentation_sweep(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """``Orig.`` (original Dice), ``Rot.`` / ``Ref.`` (means over rotations / flips), ``Rot90`` (mean over the
-    rotations by 90-degree multiples), the gaps to ``Orig.`` and the worst rotated Dice. Rows with ``dice_floor``
-    also give ``floor_gap_rot``: the mean Dice that nearest-neighbour label resampling takes from an ideal
-    segmenter over the rotations (``1 - mean dice_floor``), the part of ``gap_rot`` that no network can remove, and
-    ``Rot_resampled`` / ``gap_rot_resampled``: the same means and gap scored against the interpolated truth."""
+    """The summary of :func:`segmentation_sweep` rows.
+
+    Dice against the resampled truth: ``Orig.`` (original view), ``Rot.`` / ``Ref.`` (means over rotations /
+    flips), ``Rot90`` (mean over the rotations by 90-degree multiples), ``Rot_offgrid`` (mean over the other
+    rotations), ``gap_rot = Orig. - Rot.``, ``gap_rot90`` (the largest change at a 90-degree multiple or flip) and
+    ``worst_rot``. Nearest-neighbour truth: ``Rot_nearest`` and ``gap_rot_nearest``. Consistency:
+    ``consistency_offgrid`` (mean over off-grid rotations), ``consistency_worst`` (their minimum) and
+    ``consistency_rot90`` (the minimum over 90-degree multiples and flips). Label resampling: ``floor_gap_rot`` and
+    ``floor_gap_offgrid``, one minus the mean ``dice_floor`` over all / off-grid rotations.
+
+    Raises:
+        ValueError: if there is no original view.
+    """
     orig = [r for r in results if r["kind"] == "original"]
     if not orig:
         raise ValueError("results must contain the 'original' view.")
     rot = [r for r in results if r["kind"] == "rotation"]
     ref = [r for r in results if r["kind"] == "reflection"]
-    right = [r for r in rot if float(r["angle"]) % 90.0 == 0.0]
+    right = [r for r in rot if _on_grid(r)]
+    offgrid = [r for r in rot if not _on_grid(r)]
 
-    def mean(rows):
-        return float(np.mean([r["dice"] for r in rows])) if rows else math.nan
+    def mean(rows: list, key: str = "dice") -> float:
+        return float(np.mean([r[key] for r in rows])) if rows else math.nan
 
-    out = {"Orig.": orig[0]["dice"], "Rot.": mean(rot), "Ref.": mean(ref), "Rot90": mean(right)}
+    o = orig[0]
+    out: dict[str, Any] = {"Orig.": o["dice"], "Rot.": mean(rot), "Ref.": mean(ref), "Rot90": mean(right),
+                           "Rot_offgrid": mean(offgrid)}
     out["gap_rot"] = out["Orig."] - out["Rot."]
-    out["gap_rot90"] = max((abs(r["dice"] - out["Orig."]) for r in right + ref), default=math.nan)
+    out["gap_rot90"] = max((abs(r["dice"] - o["dice"]) for r in right + ref), default=math.nan)
     out["worst_rot"] = min((r["dice"] for r in rot), default=math.nan)
-    if rot and all("dice_floor" in r for r in rot):
-        out["floor_gap_rot"] = 1.0 - float(np.mean([r["dice_floor"] for r in rot]))
-    if rot and all("dice_resampled" in r for r in rot + orig):
-        out["Rot_resampled"] = float(np.mean([r["dice_resampled"] for r in rot]))
-        out["gap_rot_resampled"] = orig[0]["dice_resampled"] - out["Rot_resampled"]
-    out.update({"n_rotations": len(rot), "n_reflections": len(ref), "n_samples": orig[0]["n"]})
+    out["Rot_nearest"] = mean(rot, "dice_nearest")
+    out["gap_rot_nearest"] = o["dice_nearest"] - out["Rot_nearest"]
+    out["consistency_offgrid"] = mean(offgrid, "consistency")
+    out["consistency_worst"] = min((r["consistency"] for r in offgrid), default=math.nan)
+    out["consistency_rot90"] = min((r["consistency"] for r in right + ref), default=math.nan)
+    out["floor_gap_rot"] = 1.0 - mean(rot, "dice_floor")
+    out["floor_gap_offgrid"] = 1.0 - mean(offgrid, "dice_floor")
+    out.update({"n_rotations": len(rot), "n_offgrid": len(offgrid), "n_reflections": len(ref), "n_samples": o["n"]})
     return out
 
 
@@ -182,7 +311,8 @@ def _csv(rows: Sequence[dict[str, Any]]) -> bytes:
 def write_segmentation_sweep(
     results: Sequence[dict[str, Any]], output_dir: str, prefix: str = "rotated", title: str = "Rotated evaluation"
 ) -> dict[str, str]:
-    """Write ``<prefix>.csv``, ``<prefix>_summary.csv``, ``<prefix>.json`` and ``<prefix>.png`` atomically; returns the paths."""
+    """Write ``<prefix>.csv``, ``<prefix>_summary.csv``, ``<prefix>.json`` and ``<prefix>.png`` (Dice against the
+    resampled truth and consistency, against angle) atomically; returns the paths."""
     summary = summarize_segmentation_sweep(results)
     paths = {k: os.path.join(output_dir, f"{prefix}{s}") for k, s in
              {"json": ".json", "csv": ".csv", "summary": "_summary.csv", "png": ".png"}.items()}
@@ -190,16 +320,20 @@ def write_segmentation_sweep(
     atomic_write(paths["summary"], _csv([summary]))
     clean = json.loads(json.dumps({"summary": summary, "views": list(results)}).replace("NaN", "null"))
     atomic_write(paths["json"], json.dumps(clean, indent=2))
-    levels = [{"value": summary["Orig."], "label": "original"},
-              {"value": summary["Ref."], "label": "reflections (mean)", "color": "gray", "linestyle": ":"}]
-    panel = {"title": title, "series": [{"label": "", "views": results}], "levels": levels}
-    atomic_write(paths["png"], plot_sweep([panel], metric="dice", ylabel="mean foreground Dice"))
+    panels = [
+        {"title": f"{title}: Dice (resampled truth)", "series": [{"label": "", "views": results}],
+         "levels": [{"value": summary["Orig."], "label": "original"},
+                    {"value": summary["Ref."], "label": "reflections (mean)", "color": "gray", "linestyle": ":"}]},
+        {"title": "consistency (prediction vs rotated original prediction)",
+         "series": [{"label": "", "views": [{**r, "dice": r["consistency"]} for r in results]}]},
+    ]
+    atomic_write(paths["png"], plot_sweep(panels, metric="dice", ylabel="mean foreground Dice"))
     return paths
 
 
 class SegmentationRotationSweep:
-    """Ignite handler: when an evaluator completes, run :func:`segmentation_sweep` on its network and data and
-    write the results with :func:`write_segmentation_sweep`.
+    """Ignite handler: when an evaluator completes, run :func:`segmentation_sweep` on its network, data and inferer,
+    and write the results with :func:`write_segmentation_sweep`.
 
     Args:
         output_dir: folder of the outputs.
@@ -226,7 +360,7 @@ class SegmentationRotationSweep:
         prefix: str = "rotated",
         title: str = "Rotated evaluation",
     ) -> None:
-        if not isinstance(num_classes, int) or num_classes < 2:
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}.")
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
@@ -247,15 +381,17 @@ class SegmentationRotationSweep:
     def __call__(self, engine: Engine) -> None:
         self.results = segmentation_sweep(
             engine.network, engine.data_loader, self.num_classes, self.spatial_dims, self.views,
-            device=getattr(engine, "device", None), backend=self.backend, inferer=getattr(engine, "inferer", None),
+            device=getattr(engine.state, "device", None) or getattr(engine, "device", None), backend=self.backend,
+            inferer=getattr(engine, "inferer", None), amp=bool(getattr(engine, "amp", False)),
         )
         self.paths = write_segmentation_sweep(self.results, self.output_dir, self.prefix, self.title)
         self.summary = s = summarize_segmentation_sweep(self.results)
         engine.logger.info(
             f"Rotated segmentation evaluation ({s['n_rotations']} rotations, {s['n_reflections']} flips, "
-            f"{s['n_samples']} volumes): Dice Orig. {s['Orig.']:.4f} Rot. {s['Rot.']:.4f} Ref. {s['Ref.']:.4f} "
-            f"90-degree/flip max gap {s['gap_rot90']:.2e} worst {s['worst_rot']:.4f}; nearest-neighbour label "
-            f"resampling alone costs an ideal segmenter {s.get('floor_gap_rot', math.nan):.4f} of Rot.; against the "
-            f"interpolated truth Rot. {s.get('Rot_resampled', math.nan):.4f} (gap {s.get('gap_rot_resampled', math.nan):.4f}) "
-            f"-> {self.paths['csv']}"
+            f"{s['n_samples']} volumes), Dice against the resampled truth: Orig. {s['Orig.']:.4f} Rot. "
+            f"{s['Rot.']:.4f} (gap {s['gap_rot']:.4f}) off-grid {s['Rot_offgrid']:.4f}; 90-degree/flip max gap "
+            f"{s['gap_rot90']:.2e}; nearest-neighbour truth Rot. {s['Rot_nearest']:.4f}; consistency off-grid "
+            f"{s['consistency_offgrid']:.4f} (worst {s['consistency_worst']:.4f}), 90-degree/flip min "
+            f"{s['consistency_rot90']:.4f}; label resampling floor {s['floor_gap_rot']:.4f} "
+            f"(off-grid {s['floor_gap_offgrid']:.4f}) -> {self.paths['csv']}"
         )

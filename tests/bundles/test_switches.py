@@ -97,14 +97,14 @@ def test_inference_amp_switch(bundle):
 
 
 @pytest.mark.slow
-def test_augment_false_on_the_command_line_turns_augmentation_off(tmp_path):
+def test_augment_on_the_command_line_turns_augmentation_on_and_off(tmp_path):
     """The real command line: Fire hands ``--augment false`` over as the string "false"."""
-    config = BUNDLES / "sre_unet3d" / "configs" / "train.json"  # augments by default
+    config = BUNDLES / "sre_unet3d" / "configs" / "train.json"
     show = "$print('RANDOM', any(isinstance(t, monai.transforms.Randomizable) for t in @train_transforms.transforms))"
     cmd = [sys.executable, "-m", "monai.bundle", "run", "show", "--config_file", str(config), "--logging_file",
            "False", "--output_dir", str(tmp_path), "--show", show]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for args, expected in (([], "RANDOM True"), (["--augment", "false"], "RANDOM False")):
+    for args, expected in ((["--augment", "true"], "RANDOM True"), (["--augment", "false"], "RANDOM False")):
         proc = subprocess.run(cmd + args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert expected in proc.stdout, proc.stdout[-2000:]
