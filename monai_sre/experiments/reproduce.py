@@ -232,9 +232,7 @@ def run_measured(cmd: list[str], log_path: Path) -> tuple[float, float]:
     with open(log_path, "a") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        # the cost model picks each SRE layer's algorithm without timing, so a seed gives the same run twice
-        env = {**os.environ, "MONAI_SRE_AUTO_POLICY": os.environ.get("MONAI_SRE_AUTO_POLICY", "model")}
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start

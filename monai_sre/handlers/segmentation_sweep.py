@@ -51,7 +51,7 @@ from monai.handlers import IgniteMetricHandler, from_engine
 from monai.metrics import DiceMetric
 from monai.utils import IgniteInfo, min_version, optional_import
 
-from monai_sre.handlers.rotation_sweep import View, _view_key, apply_view, make_views
+from monai_sre.handlers.rotation_sweep import View, _view_key, _view_logger, apply_view, make_views
 from monai_sre.utils.io import atomic_write
 from monai_sre.utils.plots import plot_sweep
 
@@ -66,8 +66,6 @@ __all__ = ["IGNORE_EMPTY", "TARGETS", "DiceOutput", "ReferencePrediction", "Segm
            "write_segmentation_sweep"]
 
 logger = logging.getLogger(__name__)
-_view_logger = logging.getLogger(f"{__name__}.view")
-_view_logger.setLevel(logging.WARNING)
 
 #: the label channels :class:`SegmentationViewBatch` hands the evaluator, in order
 TARGETS = ("resampled", "nearest", "reference")
