@@ -14,7 +14,8 @@ normal and in-plane axes form a fixed frame that is oblique to the voxel grid (r
 degrees therefore shows poses that never occur in training. A plain CNN trained on the single pose is free to learn
 pose-specific cues ("long along this diagonal means rod"), which break under rotation; an SRE network, whose
 features are (approximately) invariant to rotation, must use the shape itself and keeps its accuracy
-(``scripts/synthetic_check.py`` measures both).
+(train with ``bundles/sre_r3d/configs/train.json``, with and without ``--network_name r3d_18``, and compare
+both with ``configs/evaluate_rotated.json``).
 
 Objects have soft edges (about two voxels) and a smooth multiplicative texture; the background is exactly 0, the
 same value rotations pad with, and every object stays inside the central sphere (radius 11.5 of 14 voxels at size

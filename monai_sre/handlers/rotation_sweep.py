@@ -32,7 +32,7 @@ from monai.handlers import ROCAUC
 from monai.utils import IgniteInfo, min_version, optional_import
 
 from monai_sre.handlers.classification import ClassificationOutput, check_task, classification_postprocessing
-from monai_sre.transforms.rotation import reflection_protocol, rotate, rotation_protocol
+from monai_sre.transforms.views import View, apply_view, make_views
 from monai_sre.utils.io import atomic_write
 from monai_sre.utils.plots import plot_sweep
 
@@ -43,64 +43,12 @@ if TYPE_CHECKING:
 else:
     Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
 
-__all__ = ["View", "ViewBatch", "apply_view", "make_views", "rotation_sweep", "summarize_sweep", "write_sweep",
-           "RotationSweep"]
+__all__ = ["ViewBatch", "rotation_sweep", "summarize_sweep", "write_sweep", "RotationSweep"]
 
 logger = logging.getLogger(__name__)
 # the per-view evaluators log here; Ignite's start / epoch / finish lines of 40-odd runs are left out
 _view_logger = logging.getLogger(f"{__name__}.view")
 _view_logger.setLevel(logging.WARNING)
-
-
-class View(dict):
-    """One evaluation view: ``{"kind": "original"|"rotation"|"reflection", "axis": int|None, "angle": float|None}``."""
-
-    @property
-    def name(self) -> str:
-        if self["kind"] == "original":
-            return "original"
-        if self["kind"] == "reflection":
-            return f"flip_axis{self['axis']}"
-        axis = "" if self["axis"] is None else f"axis{self['axis']}_"
-        return f"rot_{axis}{self['angle']:g}"
-
-
-def make_views(
-    spatial_dims: int,
-    rotations: Sequence[tuple[int | None, float]] | None = None,
-    reflections: Sequence[int] | None = None,
-) -> list[View]:
-    """The original view plus rotations (default: the paper's protocol) and reflections (default: every axis).
-
-    Args:
-        spatial_dims: 2 or 3.
-        rotations: ``(axis, angle)`` pairs; None uses :func:`rotation_protocol`.
-        reflections: spatial axes to flip; None uses :func:`reflection_protocol`.
-
-    Returns:
-        list of :class:`View`, the original first.
-    """
-    rotations = rotation_protocol(spatial_dims) if rotations is None else rotations
-    reflections = reflection_protocol(spatial_dims) if reflections is None else reflections
-    views = [View(kind="original", axis=None, angle=0.0)]
-    views += [View(kind="rotation", axis=None if a is None else int(a), angle=float(t)) for a, t in rotations]
-    views += [View(kind="reflection", axis=int(a), angle=None) for a in reflections]
-    return views
-
-
-def apply_view(
-    x: torch.Tensor, view: View, backend: str = "auto", background: float = 0.0, mode: str = "linear"
-) -> torch.Tensor:
-    """The batch ``x`` ``(B, C, *spatial)`` as seen in ``view``: unchanged (the original and 0/360 degrees),
-    flipped, or rotated with ``mode`` interpolation (``"linear"`` for images, ``"nearest"`` for label maps); corners
-    that come from outside the image get ``background``."""
-    if view["kind"] == "original" or (view["kind"] == "rotation" and float(view["angle"]) % 360.0 == 0.0):
-        return x
-    if view["kind"] == "reflection":
-        return torch.flip(x, dims=(2 + view["axis"],))
-    if background == 0.0:
-        return rotate(x, view["angle"], view["axis"], mode=mode, backend=backend)
-    return rotate(x - background, view["angle"], view["axis"], mode=mode, backend=backend) + background
 
 
 class ViewBatch(PrepareBatch):
@@ -134,12 +82,6 @@ class ViewBatch(PrepareBatch):
         y = torch.as_tensor(batchdata[self.label_key]).to(device=device, non_blocking=non_blocking)
         self.n_samples += int(x.shape[0])
         return apply_view(x, self.view, self.backend, self.background), y
-
-
-def _view_key(view: View) -> str:
-    if view["kind"] == "rotation" and float(view["angle"]) % 360.0 == 0.0:
-        return "original"
-    return view.name
 
 
 def _num_classes(network: torch.nn.Module, dataloader: Any, device: torch.device, image_key: str,
@@ -217,7 +159,7 @@ def rotation_sweep(
     done: dict[str, dict[str, Any]] = {}  # identical views (0 and 360 degrees) are evaluated once
     results = []
     for i, view in enumerate(views, start=1):
-        key = _view_key(view)
+        key = view.key
         if key not in done:
             prepare = ViewBatch(view, backend, background, image_key, label_key)
             evaluator = SupervisedEvaluator(

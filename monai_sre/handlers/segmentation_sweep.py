@@ -51,7 +51,8 @@ from monai.handlers import IgniteMetricHandler, from_engine
 from monai.metrics import DiceMetric
 from monai.utils import IgniteInfo, min_version, optional_import
 
-from monai_sre.handlers.rotation_sweep import View, _view_key, _view_logger, apply_view, make_views
+from monai_sre.handlers.rotation_sweep import _view_logger
+from monai_sre.transforms.views import View, apply_view, make_views
 from monai_sre.utils.io import atomic_write
 from monai_sre.utils.plots import plot_sweep
 
@@ -225,7 +226,7 @@ def segmentation_sweep(
     results = []
     try:
         for i, view in enumerate(views, start=1):
-            key = _view_key(view)
+            key = view.key
             if key not in done:
                 prepare = SegmentationViewBatch(view, num_classes, reference, backend, image_key, label_key)
                 evaluator = SupervisedEvaluator(

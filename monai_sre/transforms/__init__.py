@@ -27,6 +27,7 @@ from .rotation import (
     rotation_protocol,
     torchio_rotate,
 )
+from .views import View, apply_view, make_views
 
 __all__ = [
     "FIELDS_OF_VIEW",
@@ -56,4 +57,7 @@ __all__ = [
     "rotation_matrix",
     "rotation_protocol",
     "torchio_rotate",
+    "View",
+    "apply_view",
+    "make_views",
 ]

@@ -327,6 +327,7 @@ def test_ckpt_export_torchscript_matches_checkpoint(spec, trained, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_multi_gpu_config_on_cpu_gloo(spec, tiny_data, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "monai.bundle",

@@ -60,10 +60,11 @@ def _metrics(out):
 RECIPES = [
     ("default", (), 6, 3, "max_epochs"),
     # random affine, smoothing, ... drawn by MONAI transforms with their own generators
-    ("augment", ("augment=True",), 6, 3, "max_epochs"),
+    pytest.param("augment", ("augment=True",), 6, 3, "max_epochs", marks=pytest.mark.extended),
     # every validation after the first fails to improve by min_delta, so the rule stops after epoch 3 of at most 6;
     # lr_patience 0 lowers the learning rate at each of them. Killed in the epoch at which it stops.
-    ("stops_early", ("epochs=6", "patience=2", "lr_patience=0", "min_delta=10.0"), 10, 3, "converged"),
+    pytest.param("stops_early", ("epochs=6", "patience=2", "lr_patience=0", "min_delta=10.0"), 10, 3, "converged",
+                 marks=pytest.mark.extended),
 ]
 
 

@@ -97,6 +97,7 @@ def test_inference_amp_switch(bundle):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_augment_on_the_command_line_turns_augmentation_on_and_off(tmp_path):
     """The real command line: Fire hands ``--augment false`` over as the string "false"."""
     config = BUNDLES / "sre_unet3d" / "configs" / "train.json"

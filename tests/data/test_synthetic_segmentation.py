@@ -170,6 +170,7 @@ def test_oriented_set_arguments_are_checked(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_label_resampling_costs_the_default_set_under_half_a_dice_point(tmp_path):
     """The floor: over the protocol's 39 rotations of the 16 test volumes (48^3), the mean Dice between the resampled
     truth (one-hot, linear, argmax) and the nearest-neighbour truth is above 0.995."""

@@ -324,6 +324,7 @@ def test_inference_is_timed_on_the_trained_network_tta_rows_through_the_wrapper(
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_reproduce_end_to_end_on_tiny_data(tmp_path, monkeypatch):
     """The rows on tiny MedMNIST-format files (1 epoch, a few views): real bundle runs, the TTA row on the baseline's
     checkpoint with its sweep exactly invariant to the grid turns, and a second call that only reads back."""

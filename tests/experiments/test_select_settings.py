@@ -59,6 +59,7 @@ def test_folds_must_be_at_least_two(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_trains_variants_on_validation_and_resumes(tmp_path):
     root = make_tiny_medmnist(tmp_path / "data", "breastmnist", 2)
     out = tmp_path / "select"
@@ -86,6 +87,7 @@ def test_trains_variants_on_validation_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_cross_validation_trains_every_fold_on_its_own_split(tmp_path):
     root = make_tiny_medmnist(tmp_path / "data", "breastmnist", 2)
     out = tmp_path / "select"

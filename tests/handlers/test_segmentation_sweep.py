@@ -13,7 +13,7 @@ from monai_sre.handlers import (
     summarize_segmentation_sweep,
     write_segmentation_sweep,
 )
-from monai_sre.handlers.rotation_sweep import make_views
+from monai_sre.transforms import make_views
 from monai_sre.handlers.segmentation_sweep import DiceOutput
 
 VIEWS = make_views(3, [(0, 90), (2, 180), (1, 30)], [0, 2])

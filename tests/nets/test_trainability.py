@@ -36,7 +36,8 @@ def _balanced_subset(name: str, n: int = 64) -> tuple[torch.Tensor, torch.Tensor
 @pytest.mark.data
 @pytest.mark.parametrize(
     "model, dataset, lr, epochs",
-    [("sre_r3d_18", "adrenalmnist3d", 0.02, 120), ("sre_resnet18", "breastmnist", 0.01, 80)],
+    [pytest.param("sre_r3d_18", "adrenalmnist3d", 0.02, 120, marks=pytest.mark.extended),
+     ("sre_resnet18", "breastmnist", 0.01, 80)],
 )
 def test_sre_net_overfits_64_real_images_with_sgd(model, dataset, lr, epochs):
     torch.manual_seed(0)

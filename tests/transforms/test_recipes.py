@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from monai_sre.handlers.rotation_sweep import apply_view
+from monai_sre.transforms import apply_view
 from monai_sre.transforms import classification_transforms
 
 
