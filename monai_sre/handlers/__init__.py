@@ -44,6 +44,7 @@ from .segmentation_sweep import (
     write_segmentation_sweep,
 )
 from .training_schedule import SCHEDULES, TrainingSchedule
+from .view_sweep import ViewSweep, view_sweep, write_views
 
 __all__ = [
     "MULTI_LABEL",
@@ -67,12 +68,15 @@ __all__ = [
     "TrainingSchedule",
     "TrainingSettings",
     "ViewBatch",
+    "ViewSweep",
     "check_task",
     "classification_postprocessing",
     "is_multilabel",
     "read_checkpoint",
     "read_settings",
     "rotation_sweep",
+    "view_sweep",
+    "write_views",
     "segmentation_dice",
     "segmentation_sweep",
     "summarize_segmentation_sweep",

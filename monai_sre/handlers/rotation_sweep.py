@@ -2,7 +2,8 @@
 
 Each view (the original, each ``(axis, angle)`` of :func:`monai_sre.transforms.rotation_protocol` and each flip of
 :func:`monai_sre.transforms.reflection_protocol`) is one run of MONAI's :class:`~monai.engines.SupervisedEvaluator`
-over the test data. The view's rotation is applied to every batch in the evaluator's ``prepare_batch``
+over the test data (:func:`monai_sre.handlers.view_sweep.view_sweep`, the mechanism shared with the segmentation
+sweep). The view's rotation is applied to every batch in the evaluator's ``prepare_batch``
 (:class:`ViewBatch`, through :func:`monai_sre.transforms.rotation.rotate`: batched MONAI affine on CUDA, TorchIO
 per sample on CPU). Scores come from ``train.json``'s post-processing
 (:func:`~monai_sre.handlers.classification.classification_postprocessing`), accuracy from Ignite's ``Accuracy`` and
@@ -15,40 +16,25 @@ columns (Orig., Rot., Ref.) and a PNG plot of accuracy against angle, one line p
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import logging
 import math
-import os
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
-from monai.engines import SupervisedEvaluator
 from monai.engines.utils import PrepareBatch
 from monai.handlers import ROCAUC
 from monai.utils import IgniteInfo, min_version, optional_import
 
 from monai_sre.handlers.classification import ClassificationOutput, check_task, classification_postprocessing
+from monai_sre.handlers.view_sweep import ViewSweep, check_backend, network_device, view_sweep, write_views
 from monai_sre.transforms.views import View, apply_view, make_views
-from monai_sre.utils.io import atomic_write
-from monai_sre.utils.plots import plot_sweep
 
-Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
 Accuracy, _ = optional_import("ignite.metrics", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Accuracy")
-if TYPE_CHECKING:
-    from ignite.engine import Engine
-else:
-    Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
 
 __all__ = ["ViewBatch", "rotation_sweep", "summarize_sweep", "write_sweep", "RotationSweep"]
 
-logger = logging.getLogger(__name__)
-# the per-view evaluators log here; Ignite's start / epoch / finish lines of 40-odd runs are left out
-_view_logger = logging.getLogger(f"{__name__}.view")
-_view_logger.setLevel(logging.WARNING)
 
 
 class ViewBatch(PrepareBatch):
@@ -70,9 +56,7 @@ class ViewBatch(PrepareBatch):
 
     def __init__(self, view: View, backend: str = "auto", background: float = 0.0, image_key: str = "image",
                  label_key: str = "label") -> None:
-        if backend not in ("auto", "monai", "torchio"):
-            raise ValueError(f"backend must be 'auto', 'monai' or 'torchio', got {backend!r}.")
-        self.view, self.backend, self.background = view, backend, float(background)
+        self.view, self.backend, self.background = view, check_backend(backend), float(background)
         self.image_key, self.label_key = image_key, label_key
         self.n_samples = 0
 
@@ -144,45 +128,24 @@ def rotation_sweep(
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
-    if backend not in ("auto", "monai", "torchio"):
-        raise ValueError(f"backend must be 'auto', 'monai' or 'torchio', got {backend!r}.")
+    check_backend(backend)
     check_task(task)
     views = make_views(spatial_dims) if views is None else list(views)
     if hasattr(dataloader, "__len__") and len(dataloader) == 0:
         raise ValueError("dataloader yielded no batches.")
-    if device is None:
-        param = next(iter(network.parameters()), None)
-        device = param.device if param is not None else torch.device("cpu")
-    device = torch.device(device)
+    device = network_device(network, device)
     if num_classes is None:
         num_classes = _num_classes(network, dataloader, device, image_key, inferer)
-    done: dict[str, dict[str, Any]] = {}  # identical views (0 and 360 degrees) are evaluated once
-    results = []
-    for i, view in enumerate(views, start=1):
-        key = view.key
-        if key not in done:
-            prepare = ViewBatch(view, backend, background, image_key, label_key)
-            evaluator = SupervisedEvaluator(
-                device=device,
-                val_data_loader=dataloader,
-                network=network,
-                prepare_batch=prepare,
-                inferer=inferer,
-                postprocessing=classification_postprocessing(task),
-                # is_multilabel=False: element-wise accuracy for multi-label tasks, as medmnist.evaluator computes it
-                key_val_metric={"acc": Accuracy(output_transform=ClassificationOutput(task, "acc"))},
-                additional_metrics={"auc": ROCAUC(output_transform=ClassificationOutput(task, "auc", num_classes))},
-                amp=amp and device.type == "cuda",
-            )
-            evaluator.logger = _view_logger  # one line per view below instead of Ignite's
-            evaluator.run()
-            metrics = evaluator.state.metrics
-            done[key] = {"acc": float(metrics["acc"]), "auc": float(metrics["auc"]), "n": prepare.n_samples}
-            acc, auc = done[key]["acc"], done[key]["auc"]
-            logger.info(f"rotated evaluation: view {view.name} ({i}/{len(views)}): acc {acc:.4f} auc {auc:.4f}")
-        results.append({"kind": view["kind"], "axis": view["axis"], "angle": view["angle"], "name": view.name,
-                        **done[key]})
-    return results
+
+    def metrics() -> dict[str, Any]:
+        # is_multilabel=False: element-wise accuracy for multi-label tasks, as medmnist.evaluator computes it
+        return {"acc": Accuracy(output_transform=ClassificationOutput(task, "acc")),
+                "auc": ROCAUC(output_transform=ClassificationOutput(task, "auc", num_classes))}
+
+    return view_sweep(network, dataloader, views, partial(ViewBatch, backend=backend, background=background,
+                                                          image_key=image_key, label_key=label_key),
+                      metrics, device=device, inferer=inferer, postprocessing=classification_postprocessing(task),
+                      amp=amp)
 
 
 def summarize_sweep(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -225,30 +188,14 @@ def write_sweep(
         mapping from ``"json"``, ``"csv"``, ``"summary"`` and ``"png"`` to the written paths.
     """
     summary = summarize_sweep(results)
-    paths = {k: os.path.join(output_dir, f"{prefix}{s}") for k, s in
-             {"json": ".json", "csv": ".csv", "summary": "_summary.csv", "png": ".png"}.items()}
-    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in results]
-    sclean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in summary.items()}
-    atomic_write(paths["json"], json.dumps({"summary": sclean, "views": clean}, indent=2).encode())
-    fields = ["name", "kind", "axis", "angle", "acc", "auc", "n"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(results)
-    atomic_write(paths["csv"], buf.getvalue().encode())
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(summary), lineterminator="\n")
-    writer.writeheader()
-    writer.writerow(summary)
-    atomic_write(paths["summary"], buf.getvalue().encode())
     levels = [{"value": summary["Orig."], "label": "original"},
               {"value": summary["Ref."], "label": "reflections (mean)", "color": "gray", "linestyle": ":"}]
-    atomic_write(paths["png"], plot_sweep([{"title": title, "series": [{"label": "", "views": results}],
-                                            "levels": levels}]))
-    return paths
+    panels = [{"title": title, "series": [{"label": "", "views": list(results)}], "levels": levels}]
+    rows = [{k: r.get(k) for k in ("name", "kind", "axis", "angle", "acc", "auc", "n")} for r in results]
+    return write_views(rows, summary, output_dir, prefix, panels, metric="acc", ylabel="accuracy")
 
 
-class RotationSweep:
+class RotationSweep(ViewSweep):
     """Ignite handler: after an evaluator run, evaluate its network on the rotated and reflected views and write
     the results (see :func:`rotation_sweep` and :func:`write_sweep`).
 
@@ -304,30 +251,17 @@ class RotationSweep:
         self.summary: dict[str, Any] = {}
         self.paths: dict[str, str] = {}
 
-    def attach(self, engine: Engine) -> None:
-        """Register on ``Events.COMPLETED`` (once)."""
-        if not engine.has_event_handler(self, Events.COMPLETED):
-            engine.add_event_handler(Events.COMPLETED, self)
+    def sweep(self, network: torch.nn.Module, dataloader: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return rotation_sweep(network, dataloader, self.spatial_dims, self.task, views=self.views, backend=self.backend,
+                              background=self.background, num_classes=self.num_classes, **kwargs)
 
-    def __call__(self, engine: Engine) -> None:
-        self.results = rotation_sweep(
-            engine.network,
-            engine.data_loader,
-            self.spatial_dims,
-            self.task,
-            views=self.views,
-            device=getattr(engine.state, "device", None) or getattr(engine, "device", None),
-            backend=self.backend,
-            amp=bool(getattr(engine, "amp", False)),
-            inferer=getattr(engine, "inferer", None),
-            background=self.background,
-            num_classes=self.num_classes,
-        )
-        self.paths = write_sweep(self.results, self.output_dir, self.prefix, self.title)
-        self.summary = summarize_sweep(self.results)
-        s = self.summary
-        engine.logger.info(
-            f"Rotated evaluation ({s['n_rotations']} rotations, {s['n_reflections']} reflections, {s['n_samples']} "
-            f"samples): Orig. {s['Orig.']:.4f} Rot. {s['Rot.']:.4f} Ref. {s['Ref.']:.4f} "
-            f"gap {s['gap_rot']:+.4f} worst {s['worst_rot']:.4f} -> {self.paths['json']}"
-        )
+    def summarize(self, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return summarize_sweep(results)
+
+    def write(self, results: Sequence[dict[str, Any]]) -> dict[str, str]:
+        return write_sweep(results, self.output_dir, self.prefix, self.title)
+
+    def describe(self, s: Mapping[str, Any]) -> str:
+        return (f"Rotated evaluation ({s['n_rotations']} rotations, {s['n_reflections']} reflections, {s['n_samples']} "
+                f"samples): Orig. {s['Orig.']:.4f} Rot. {s['Rot.']:.4f} Ref. {s['Ref.']:.4f} "
+                f"gap {s['gap_rot']:+.4f} worst {s['worst_rot']:.4f}")

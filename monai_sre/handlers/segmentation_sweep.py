@@ -1,8 +1,9 @@
 """Rotated and reflected evaluation of a segmentation network: three Dice measures per view, as a function, a
 summary, a writer and an Ignite handler.
 
-The views are those of the classification sweep (:func:`monai_sre.handlers.rotation_sweep.make_views`: the original,
-the ``(axis, angle)`` rotations of the protocol, 39 views in 3D, and the flips). Each view is one run of MONAI's
+The views are those of the classification sweep (:func:`monai_sre.transforms.make_views`: the original, the
+``(axis, angle)`` rotations of the protocol, 39 views in 3D, and the flips), and so is the mechanism
+(:func:`monai_sre.handlers.view_sweep.view_sweep`): each view is one run of MONAI's
 :class:`~monai.engines.SupervisedEvaluator` over the test data, with :class:`SegmentationViewBatch` as its
 ``prepare_batch``: it rotates the image (linear interpolation) and hands the evaluator, as its label, three targets
 on the rotated grid:
@@ -33,40 +34,24 @@ plot ``<prefix>.png`` of Dice and consistency against angle.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
-import logging
 import math
-import os
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
-from monai.engines import SupervisedEvaluator
 from monai.engines.utils import PrepareBatch
 from monai.handlers import IgniteMetricHandler, from_engine
 from monai.metrics import DiceMetric
-from monai.utils import IgniteInfo, min_version, optional_import
 
-from monai_sre.handlers.rotation_sweep import _view_logger
+from monai_sre.handlers.view_sweep import ViewSweep, check_backend, network_device, view_sweep, write_views
 from monai_sre.transforms.views import View, apply_view, make_views
-from monai_sre.utils.io import atomic_write
-from monai_sre.utils.plots import plot_sweep
-
-Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
-if TYPE_CHECKING:
-    from ignite.engine import Engine
-else:
-    Engine, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Engine")
 
 __all__ = ["IGNORE_EMPTY", "TARGETS", "DiceOutput", "ReferencePrediction", "SegmentationRotationSweep",
            "SegmentationViewBatch", "segmentation_dice", "segmentation_sweep", "summarize_segmentation_sweep",
            "write_segmentation_sweep"]
-
-logger = logging.getLogger(__name__)
 
 #: the label channels :class:`SegmentationViewBatch` hands the evaluator, in order
 TARGETS = ("resampled", "nearest", "reference")
@@ -124,9 +109,7 @@ class SegmentationViewBatch(PrepareBatch):
 
     def __init__(self, view: View, num_classes: int, reference: Callable[[torch.Tensor], torch.Tensor],
                  backend: str = "monai", image_key: str = "image", label_key: str = "label") -> None:
-        if backend not in ("auto", "monai", "torchio"):
-            raise ValueError(f"backend must be 'auto', 'monai' or 'torchio', got {backend!r}.")
-        self.view, self.num_classes, self.reference, self.backend = view, num_classes, reference, backend
+        self.view, self.num_classes, self.reference, self.backend = view, num_classes, reference, check_backend(backend)
         self.image_key, self.label_key = image_key, label_key
         self.n_samples = 0
 
@@ -210,47 +193,19 @@ def segmentation_sweep(
         raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}.")
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
-    if backend not in ("auto", "monai", "torchio"):
-        raise ValueError(f"backend must be 'auto', 'monai' or 'torchio', got {backend!r}.")
-    if hasattr(dataloader, "__len__") and len(dataloader) == 0:
-        raise ValueError("dataloader yielded no batches.")
+    check_backend(backend)
     views = make_views(spatial_dims) if views is None else list(views)
-    if device is None:
-        param = next(iter(network.parameters()), None)
-        device = param.device if param is not None else torch.device("cpu")
-    device = torch.device(device)
-    was_training = network.training
-    network.eval()
     reference = ReferencePrediction(network, inferer)
-    done: dict[str, dict[str, Any]] = {}  # identical views (0 and 360 degrees) are evaluated once
-    results = []
-    try:
-        for i, view in enumerate(views, start=1):
-            key = view.key
-            if key not in done:
-                prepare = SegmentationViewBatch(view, num_classes, reference, backend, image_key, label_key)
-                evaluator = SupervisedEvaluator(
-                    device=device, val_data_loader=dataloader, network=network, prepare_batch=prepare,
-                    inferer=inferer, amp=amp and device.type == "cuda",
-                )
-                for name, (prediction, target) in _MEASURES.items():  # per-class vectors, so no key metric
-                    IgniteMetricHandler(metric_fn=segmentation_dice(num_classes),
-                                        output_transform=DiceOutput(target, prediction)).attach(evaluator, name)
-                evaluator.logger = _view_logger
-                evaluator.run()
-                if prepare.n_samples == 0:
-                    raise ValueError("dataloader yielded no batches.")
-                scores = {name: torch.as_tensor(value).reshape(-1) for name, value in evaluator.state.metrics.items()}
-                row = {name: float(value.mean()) for name, value in scores.items()}
-                row.update({f"dice_{c + 1}": float(v) for c, v in enumerate(scores["dice"])})
-                done[key] = {**row, "n": prepare.n_samples}
-                logger.info(f"rotated segmentation: view {view.name} ({i}/{len(views)}): Dice {row['dice']:.4f} "
-                            f"nearest {row['dice_nearest']:.4f} consistency {row['consistency']:.4f}")
-            results.append({"name": view.name, "kind": view["kind"], "axis": view["axis"], "angle": view["angle"],
-                            **done[key]})
-    finally:
-        network.train(was_training)
-    return results
+
+    def metrics() -> dict[str, Any]:  # per-class vectors, so no key metric
+        return {name: IgniteMetricHandler(metric_fn=segmentation_dice(num_classes),
+                                          output_transform=DiceOutput(target, prediction))
+                for name, (prediction, target) in _MEASURES.items()}
+
+    prepare = partial(SegmentationViewBatch, num_classes=num_classes, reference=reference, backend=backend,
+                      image_key=image_key, label_key=label_key)
+    return view_sweep(network, dataloader, views, prepare, metrics, device=network_device(network, device),
+                      inferer=inferer, amp=amp, per_class=("dice",), label="rotated segmentation")
 
 
 def _on_grid(row: dict[str, Any]) -> bool:
@@ -299,38 +254,23 @@ def summarize_segmentation_sweep(results: Sequence[dict[str, Any]]) -> dict[str,
     return out
 
 
-def _csv(rows: Sequence[dict[str, Any]]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue().encode()
-
-
 def write_segmentation_sweep(
     results: Sequence[dict[str, Any]], output_dir: str, prefix: str = "rotated", title: str = "Rotated evaluation"
 ) -> dict[str, str]:
     """Write ``<prefix>.csv``, ``<prefix>_summary.csv``, ``<prefix>.json`` and ``<prefix>.png`` (Dice against the
     resampled truth and consistency, against angle) atomically; returns the paths."""
     summary = summarize_segmentation_sweep(results)
-    paths = {k: os.path.join(output_dir, f"{prefix}{s}") for k, s in
-             {"json": ".json", "csv": ".csv", "summary": "_summary.csv", "png": ".png"}.items()}
-    atomic_write(paths["csv"], _csv(results))
-    atomic_write(paths["summary"], _csv([summary]))
-    clean = json.loads(json.dumps({"summary": summary, "views": list(results)}).replace("NaN", "null"))
-    atomic_write(paths["json"], json.dumps(clean, indent=2))
     panels = [
-        {"title": f"{title}: Dice (resampled truth)", "series": [{"label": "", "views": results}],
+        {"title": f"{title}: Dice (resampled truth)", "series": [{"label": "", "views": list(results)}],
          "levels": [{"value": summary["Orig."], "label": "original"},
                     {"value": summary["Ref."], "label": "reflections (mean)", "color": "gray", "linestyle": ":"}]},
         {"title": "consistency (prediction vs rotated original prediction)",
          "series": [{"label": "", "views": [{**r, "dice": r["consistency"]} for r in results]}]},
     ]
-    atomic_write(paths["png"], plot_sweep(panels, metric="dice", ylabel="mean foreground Dice"))
-    return paths
+    return write_views(results, summary, output_dir, prefix, panels, metric="dice", ylabel="mean foreground Dice")
 
 
-class SegmentationRotationSweep:
+class SegmentationRotationSweep(ViewSweep):
     """Ignite handler: when an evaluator completes, run :func:`segmentation_sweep` on its network, data and inferer,
     and write the results with :func:`write_segmentation_sweep`.
 
@@ -363,8 +303,7 @@ class SegmentationRotationSweep:
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}.")
         if spatial_dims not in (2, 3):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
-        if backend not in ("auto", "monai", "torchio"):
-            raise ValueError(f"backend must be 'auto', 'monai' or 'torchio', got {backend!r}.")
+        check_backend(backend)
         self.output_dir, self.num_classes, self.spatial_dims = str(output_dir), num_classes, spatial_dims
         self.views = make_views(spatial_dims, rotations, reflections)
         self.backend, self.prefix, self.title = backend, prefix, title
@@ -372,25 +311,21 @@ class SegmentationRotationSweep:
         self.summary: dict[str, Any] = {}
         self.paths: dict[str, str] = {}
 
-    def attach(self, engine: Engine) -> None:
-        """Register on ``Events.COMPLETED`` (once)."""
-        if not engine.has_event_handler(self, Events.COMPLETED):
-            engine.add_event_handler(Events.COMPLETED, self)
+    def sweep(self, network: torch.nn.Module, dataloader: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return segmentation_sweep(network, dataloader, self.num_classes, self.spatial_dims, self.views,
+                                  backend=self.backend, **kwargs)
 
-    def __call__(self, engine: Engine) -> None:
-        self.results = segmentation_sweep(
-            engine.network, engine.data_loader, self.num_classes, self.spatial_dims, self.views,
-            device=getattr(engine.state, "device", None) or getattr(engine, "device", None), backend=self.backend,
-            inferer=getattr(engine, "inferer", None), amp=bool(getattr(engine, "amp", False)),
-        )
-        self.paths = write_segmentation_sweep(self.results, self.output_dir, self.prefix, self.title)
-        self.summary = s = summarize_segmentation_sweep(self.results)
-        engine.logger.info(
-            f"Rotated segmentation evaluation ({s['n_rotations']} rotations, {s['n_reflections']} flips, "
-            f"{s['n_samples']} volumes), Dice against the resampled truth: Orig. {s['Orig.']:.4f} Rot. "
-            f"{s['Rot.']:.4f} (gap {s['gap_rot']:.4f}) off-grid {s['Rot_offgrid']:.4f}; 90-degree/flip max gap "
-            f"{s['gap_rot90']:.2e}; nearest-neighbour truth Rot. {s['Rot_nearest']:.4f}; consistency off-grid "
-            f"{s['consistency_offgrid']:.4f} (worst {s['consistency_worst']:.4f}), 90-degree/flip min "
-            f"{s['consistency_rot90']:.4f}; label resampling floor {s['floor_gap_rot']:.4f} "
-            f"(off-grid {s['floor_gap_offgrid']:.4f}) -> {self.paths['csv']}"
-        )
+    def summarize(self, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        return summarize_segmentation_sweep(results)
+
+    def write(self, results: Sequence[dict[str, Any]]) -> dict[str, str]:
+        return write_segmentation_sweep(results, self.output_dir, self.prefix, self.title)
+
+    def describe(self, s: Mapping[str, Any]) -> str:
+        return (f"Rotated segmentation evaluation ({s['n_rotations']} rotations, {s['n_reflections']} flips, "
+                f"{s['n_samples']} volumes), Dice against the resampled truth: Orig. {s['Orig.']:.4f} Rot. "
+                f"{s['Rot.']:.4f} (gap {s['gap_rot']:.4f}) off-grid {s['Rot_offgrid']:.4f}; 90-degree/flip max gap "
+                f"{s['gap_rot90']:.2e}; nearest-neighbour truth Rot. {s['Rot_nearest']:.4f}; consistency off-grid "
+                f"{s['consistency_offgrid']:.4f} (worst {s['consistency_worst']:.4f}), 90-degree/flip min "
+                f"{s['consistency_rot90']:.4f}; label resampling floor {s['floor_gap_rot']:.4f} "
+                f"(off-grid {s['floor_gap_offgrid']:.4f})")
