@@ -59,37 +59,18 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# The paper's numbers (Tables 1 and 2 of Du et al., ISBI 2025) for all 16 MedMNIST v2 tasks: test accuracy (%) on the
-# original, rotated and reflected test sets (3D: no reflected column). Baselines: ResNet-18 (2D), R3D-18 (3D).
-_PAPER_2D = {  # dataset: (R18 Orig., Rot., Ref.), (SRE-R18 Orig., Rot., Ref.)
-    "pathmnist": ((89.5, 80.2, 89.4), (82.2, 82.9, 82.2)),
-    "chestmnist": ((94.5, 94.3, 94.5), (94.8, 94.8, 94.8)),
-    "dermamnist": ((78.8, 64.5, 74.7), (75.7, 75.3, 75.7)),
-    "octmnist": ((76.4, 33.5, 51.6), (76.8, 52.2, 76.8)),
-    "pneumoniamnist": ((93.3, 77.4, 73.1), (90.6, 90.2, 90.6)),
-    "retinamnist": ((50.8, 48.3, 48.8), (52.3, 51.6, 52.3)),
-    "breastmnist": ((87.8, 74.5, 75.3), (79.5, 80.4, 79.5)),
-    "bloodmnist": ((95.8, 92.9, 95.8), (96.0, 95.9, 96.0)),
-    "tissuemnist": ((69.0, 43.4, 63.9), (71.2, 55.6, 71.2)),
-    "organamnist": ((93.3, 46.6, 53.1), (76.9, 71.5, 76.9)),
-}
-_PAPER_3D = {  # dataset: (R3D-18 Orig., Rot.), (SRE-R3D-18 Orig., Rot.)
-    "organmnist3d": ((95.7, 56.1), (74.8, 65.2)),
-    "nodulemnist3d": ((85.5, 84.6), (88.7, 88.3)),
-    "adrenalmnist3d": ((76.9, 74.1), (84.2, 80.4)),
-    "fracturemnist3d": ((54.6, 43.5), (58.8, 45.7)),
-    "vesselmnist3d": ((97.6, 91.8), (92.9, 93.2)),
-    "synapsemnist3d": ((75.6, 71.9), (84.1, 82.8)),
-}
-PAPER_RESULTS: dict[tuple[str, str], dict[str, Any]] = {}
-for _ds, (_base, _sre) in _PAPER_2D.items():
-    PAPER_RESULTS[(_ds, "baseline")] = dict(zip(("Orig.", "Rot.", "Ref."), _base), params="11.2M", model="ResNet-18")
-    PAPER_RESULTS[(_ds, "sre")] = dict(zip(("Orig.", "Rot.", "Ref."), _sre), params="3.9M", model="SRE-R18")
-for _ds, (_base, _sre) in _PAPER_3D.items():
-    PAPER_RESULTS[(_ds, "baseline")] = {"Orig.": _base[0], "Rot.": _base[1], "Ref.": None, "params": "33.2M",
-                                        "model": "R3D-18"}
-    PAPER_RESULTS[(_ds, "sre")] = {"Orig.": _sre[0], "Rot.": _sre[1], "Ref.": None, "params": "2.6M",
-                                   "model": "SRE-R3D-18"}
+def _paper_results() -> dict[tuple[str, str], dict[str, Any]]:
+    """The paper's numbers (``paper_results.json``: Tables 1 and 2 of Du et al., ISBI 2025) by (dataset, role)."""
+    data = json.loads((Path(__file__).with_name("paper_results.json")).read_text())
+    out = {}
+    for dataset, entry in data["accuracy"].items():
+        for role in ("baseline", "sre"):
+            values = dict.fromkeys(data["columns"]) | dict(zip(data["columns"], entry[role]))
+            out[(dataset, role)] = {**values, **data["models"][str(entry["dims"])][role]}
+    return out
+
+
+PAPER_RESULTS = _paper_results()
 
 # (SRE model, baseline model) per spatial dimension, and the bundle that trains them.
 MODELS: dict[int, dict[str, str]] = {
