@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from ignite.handlers import Checkpoint
+from ignite.metrics import Accuracy
 from monai.bundle import ConfigParser
 from monai.networks.layers import GaussianFilter
 
@@ -90,11 +91,11 @@ def diagnose(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tenso
         for name, probe in probes(spatial_dims, axis=axis).items():
             if i > 0 and not _turns(name):
                 continue
-            correct = 0
+            accuracy = Accuracy()
             for start in range(0, len(images), batch_size):
                 x = probe(images[start:start + batch_size])
-                correct += int((network(x).argmax(1) == labels[start:start + batch_size]).sum())
-            sums[name] = sums.get(name, 0.0) + 100.0 * correct / len(images)
+                accuracy.update((network(x), labels[start:start + batch_size]))
+            sums[name] = sums.get(name, 0.0) + 100.0 * accuracy.compute()
     return {name: total / (len(axes) if _turns(name) else 1) for name, total in sums.items()}
 
 
