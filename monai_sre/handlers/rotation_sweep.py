@@ -235,31 +235,16 @@ class RotationSweep(ViewSweep):
         background: float = 0.0,
         num_classes: int | None = None,
     ) -> None:
-        if spatial_dims not in (2, 3):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
         check_task(task)
-        self.output_dir = str(output_dir)
-        self.spatial_dims = spatial_dims
-        self.task = task
-        self.views = make_views(spatial_dims, rotations, reflections)
-        self.backend = backend
-        self.background = float(background)
-        self.num_classes = num_classes
-        self.prefix = prefix
-        self.title = title
-        self.results: list[dict[str, Any]] = []
-        self.summary: dict[str, Any] = {}
-        self.paths: dict[str, str] = {}
+        super().__init__(output_dir, spatial_dims, rotations, reflections, backend, prefix, title)
+        self.task, self.background, self.num_classes = task, float(background), num_classes
+
+    summarize = staticmethod(summarize_sweep)
+    writer = staticmethod(write_sweep)
 
     def sweep(self, network: torch.nn.Module, dataloader: Any, **kwargs: Any) -> list[dict[str, Any]]:
         return rotation_sweep(network, dataloader, self.spatial_dims, self.task, views=self.views, backend=self.backend,
                               background=self.background, num_classes=self.num_classes, **kwargs)
-
-    def summarize(self, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return summarize_sweep(results)
-
-    def write(self, results: Sequence[dict[str, Any]]) -> dict[str, str]:
-        return write_sweep(results, self.output_dir, self.prefix, self.title)
 
     def describe(self, s: Mapping[str, Any]) -> str:
         return (f"Rotated evaluation ({s['n_rotations']} rotations, {s['n_reflections']} reflections, {s['n_samples']} "

@@ -46,7 +46,7 @@ from monai.engines.utils import PrepareBatch
 from monai.handlers import IgniteMetricHandler, from_engine
 from monai.metrics import DiceMetric
 
-from monai_sre.handlers.view_sweep import ViewSweep, check_backend, network_device, view_sweep, write_views
+from monai_sre.handlers.view_sweep import ViewSweep, check_backend, view_sweep, write_views
 from monai_sre.transforms.views import View, apply_view, make_views
 
 __all__ = ["IGNORE_EMPTY", "TARGETS", "DiceOutput", "ReferencePrediction", "SegmentationRotationSweep",
@@ -204,7 +204,7 @@ def segmentation_sweep(
 
     prepare = partial(SegmentationViewBatch, num_classes=num_classes, reference=reference, backend=backend,
                       image_key=image_key, label_key=label_key)
-    return view_sweep(network, dataloader, views, prepare, metrics, device=network_device(network, device),
+    return view_sweep(network, dataloader, views, prepare, metrics, device=device,
                       inferer=inferer, amp=amp, per_class=("dice",), label="rotated segmentation")
 
 
@@ -301,25 +301,15 @@ class SegmentationRotationSweep(ViewSweep):
     ) -> None:
         if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}.")
-        if spatial_dims not in (2, 3):
-            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
-        check_backend(backend)
-        self.output_dir, self.num_classes, self.spatial_dims = str(output_dir), num_classes, spatial_dims
-        self.views = make_views(spatial_dims, rotations, reflections)
-        self.backend, self.prefix, self.title = backend, prefix, title
-        self.results: list[dict[str, Any]] = []
-        self.summary: dict[str, Any] = {}
-        self.paths: dict[str, str] = {}
+        super().__init__(output_dir, spatial_dims, rotations, reflections, backend, prefix, title)
+        self.num_classes = num_classes
+
+    summarize = staticmethod(summarize_segmentation_sweep)
+    writer = staticmethod(write_segmentation_sweep)
 
     def sweep(self, network: torch.nn.Module, dataloader: Any, **kwargs: Any) -> list[dict[str, Any]]:
         return segmentation_sweep(network, dataloader, self.num_classes, self.spatial_dims, self.views,
                                   backend=self.backend, **kwargs)
-
-    def summarize(self, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        return summarize_segmentation_sweep(results)
-
-    def write(self, results: Sequence[dict[str, Any]]) -> dict[str, str]:
-        return write_segmentation_sweep(results, self.output_dir, self.prefix, self.title)
 
     def describe(self, s: Mapping[str, Any]) -> str:
         return (f"Rotated segmentation evaluation ({s['n_rotations']} rotations, {s['n_reflections']} flips, "

@@ -26,7 +26,7 @@ from monai.engines import SupervisedEvaluator
 from monai.engines.utils import PrepareBatch
 from monai.utils import IgniteInfo, min_version, optional_import
 
-from monai_sre.transforms.views import View
+from monai_sre.transforms.views import View, make_views
 from monai_sre.utils.io import atomic_write
 from monai_sre.utils.plots import plot_sweep
 
@@ -175,14 +175,33 @@ class ViewSweep:
     """Ignite handler: when an evaluator completes, run a sweep on its network, data loader, inferer and AMP
     setting (so it sees the weights the evaluator used, e.g. restored by a ``CheckpointLoader``), then write it.
 
-    Subclasses give the sweep (:meth:`sweep`), its summary (:meth:`summarize`), the writer (:meth:`write`) and the
-    log line (:meth:`describe`); after a run ``results``, ``summary`` and ``paths`` hold what was measured and
-    written.
+    Subclasses give the sweep (:meth:`sweep`), its summary (``summarize``), the writer (``writer``, called with
+    ``(results, output_dir, prefix, title)``) and the log line (:meth:`describe`); after a run ``results``,
+    ``summary`` and ``paths`` hold what was measured and written.
+
+    Args:
+        output_dir: folder of the outputs.
+        spatial_dims: 2 or 3.
+        rotations: ``(axis, angle)`` pairs; None uses the paper's protocol (39 views in 3D, 37 in 2D).
+        reflections: axes to flip; None flips every spatial axis.
+        backend: rotation back end (``"auto"``, ``"monai"``, ``"torchio"``).
+        prefix: output file prefix.
+        title: plot title.
     """
 
-    results: list[dict[str, Any]]
-    summary: dict[str, Any]
-    paths: dict[str, str]
+    summarize: Callable[[Sequence[dict[str, Any]]], dict[str, Any]]
+    writer: Callable[..., dict[str, str]]
+
+    def __init__(self, output_dir: str, spatial_dims: int, rotations: Sequence[tuple[int | None, float]] | None,
+                 reflections: Sequence[int] | None, backend: str, prefix: str, title: str) -> None:
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}.")
+        self.output_dir, self.spatial_dims = str(output_dir), spatial_dims
+        self.views = make_views(spatial_dims, rotations, reflections)
+        self.backend, self.prefix, self.title = check_backend(backend), prefix, title
+        self.results: list[dict[str, Any]] = []
+        self.summary: dict[str, Any] = {}
+        self.paths: dict[str, str] = {}
 
     def attach(self, engine: Engine) -> None:
         """Register on ``Events.COMPLETED`` (once)."""
@@ -194,16 +213,10 @@ class ViewSweep:
                   "inferer": getattr(engine, "inferer", None), "amp": bool(getattr(engine, "amp", False))}
         self.results = self.sweep(engine.network, engine.data_loader, **kwargs)
         self.summary = self.summarize(self.results)
-        self.paths = self.write(self.results)
+        self.paths = self.writer(self.results, self.output_dir, self.prefix, self.title)
         engine.logger.info(f"{self.describe(self.summary)} -> {self.paths['csv']}")
 
     def sweep(self, network: torch.nn.Module, dataloader: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def summarize(self, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def write(self, results: Sequence[dict[str, Any]]) -> dict[str, str]:
         raise NotImplementedError
 
     def describe(self, summary: Mapping[str, Any]) -> str:
