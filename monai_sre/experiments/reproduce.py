@@ -78,11 +78,11 @@ MODELS: dict[int, dict[str, str]] = {
     3: {"sre": "sre_r3d_18", "baseline": "r3d_18", "bundle": "sre_r3d"},
 }
 
-# Training profiles. "cpu" trains every model to convergence by the bundles' rule (learning rate divided by 5 after 4
-# validations without a lower validation loss, stop after `patience` of them, `epochs` the maximum); "paper" is the
-# paper's fixed setting (full widths, 100 epochs of cosine, batch 4 in 3D and 128 in 2D) via the bundles'
-# paper_profile.json overlay. The CPU profile's learning rates and batch sizes were chosen on validation data only
-# (docs/experiments.md); the stopping rule is the same for every model and dataset.
+# Training profiles. "cpu" trains every model to convergence by the bundles' rule (learning rate divided by 5 when the
+# epoch's mean training loss stops falling, the run ends at the plateau after the second reduction, `epochs` the
+# maximum); "paper" is the paper's fixed setting (full widths, 100 epochs of cosine, batch 4 in 3D and 128 in 2D) via
+# the bundles' paper_profile.json overlay. The CPU profile's learning rates and batch sizes were chosen on validation
+# data only (docs/experiments.md); the stopping rule is the same for every model and dataset.
 PROFILES: dict[str, dict[int, dict[str, Any]]] = {
     "cpu": {
         2: {"widths": [16, 32, 64, 128], "epochs": 100, "batch_size": 64, "learning_rate": 0.01},

@@ -16,7 +16,7 @@ from monai_sre.handlers import ResumeFromCheckpoint
 
 # bundle -> overrides its training transforms need (the 2D recipe crops, so it needs input_size to augment)
 BUNDLE_OVERRIDES = {"sre_r3d": {}, "sre_r18": {"input_size": 28}, "sre_unet3d": {}}
-# bundle -> a transform that only its augmentation adds (the 2D bundle also blurs by default, augment or not)
+# bundle -> a transform that only its augmentation adds (the classification bundles blur by default, augment or not)
 AUGMENTATION = {"sre_r3d": RandAffined, "sre_r18": RandScaleCropd, "sre_unet3d": RandRotated}
 WORDS = [("false", False), ("False", False), (False, False), ("TRUE", True), (True, True)]  # more: test_overrides.py
 
