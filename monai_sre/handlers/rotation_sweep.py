@@ -16,7 +16,9 @@ columns (Orig., Rot., Ref.) and a PNG plot of accuracy against angle, one line p
 
 from __future__ import annotations
 
+import io
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -29,9 +31,11 @@ from monai.utils import IgniteInfo, min_version, optional_import
 
 from monai_sre.handlers.classification import ClassificationOutput, check_task, classification_postprocessing
 from monai_sre.handlers.view_sweep import ViewSweep, check_backend, network_device, view_sweep, write_views
+from monai_sre.utils.io import atomic_write
 from monai_sre.transforms.views import View, apply_view, make_views
 
 Accuracy, _ = optional_import("ignite.metrics", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Accuracy")
+EpochMetric, _ = optional_import("ignite.metrics", IgniteInfo.OPT_IMPORT_VERSION, min_version, "EpochMetric")
 
 __all__ = ["ViewBatch", "rotation_sweep", "summarize_sweep", "write_sweep", "RotationSweep"]
 
@@ -121,7 +125,9 @@ def rotation_sweep(
         num_classes: width of the network output; None reads it from one forward pass on the first batch.
 
     Returns:
-        one dict per view: ``kind``, ``axis``, ``angle``, ``name``, ``acc``, ``auc``, ``n``.
+        one dict per view: ``kind``, ``axis``, ``angle``, ``name``, ``acc``, ``auc``, ``n`` and ``scores``: a
+        ``(n, 2 * num_classes)`` tensor, per sample in the loader's order its post-processed scores, then its one-hot
+        label (what paired statistics between models need).
 
     Raises:
         ValueError: for a bad ``spatial_dims``, ``task`` or ``backend``, or an empty dataloader.
@@ -140,12 +146,18 @@ def rotation_sweep(
     def metrics() -> dict[str, Any]:
         # is_multilabel=False: element-wise accuracy for multi-label tasks, as medmnist.evaluator computes it
         return {"acc": Accuracy(output_transform=ClassificationOutput(task, "acc")),
-                "auc": ROCAUC(output_transform=ClassificationOutput(task, "auc", num_classes))}
+                "auc": ROCAUC(output_transform=ClassificationOutput(task, "auc", num_classes)),
+                "scores": EpochMetric(_scores_and_labels, ClassificationOutput(task, "auc", num_classes),
+                                      check_compute_fn=False)}
 
     return view_sweep(network, dataloader, views, partial(ViewBatch, backend=backend, background=background,
                                                           image_key=image_key, label_key=label_key),
                       metrics, device=device, inferer=inferer, postprocessing=classification_postprocessing(task),
-                      amp=amp)
+                      amp=amp, keep=("scores",))
+
+
+def _scores_and_labels(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torch.cat([scores.float(), labels.float()], dim=1)
 
 
 def summarize_sweep(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -180,19 +192,30 @@ def summarize_sweep(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def write_sweep(
     results: Sequence[dict[str, Any]], output_dir: str, prefix: str = "rotated", title: str = "Rotated evaluation"
 ) -> dict[str, str]:
-    """Write ``<prefix>.json`` (rows + summary), ``<prefix>.csv``, ``<prefix>_summary.csv`` and ``<prefix>.png``.
+    """Write ``<prefix>.json`` (rows + summary), ``<prefix>.csv``, ``<prefix>_summary.csv`` and ``<prefix>.png``;
+    rows with ``scores`` (:func:`rotation_sweep`) also give ``<prefix>_scores.npz``: ``views`` (names), ``scores``
+    ``(views, n, num_classes)`` and ``labels`` ``(n, num_classes)``, one-hot, for paired per-sample statistics.
 
     All files are written atomically (temporary file, then :func:`os.replace`).
 
     Returns:
-        mapping from ``"json"``, ``"csv"``, ``"summary"`` and ``"png"`` to the written paths.
+        mapping from ``"json"``, ``"csv"``, ``"summary"``, ``"png"`` (and ``"scores"``) to the written paths.
     """
     summary = summarize_sweep(results)
     levels = [{"value": summary["Orig."], "label": "original"},
               {"value": summary["Ref."], "label": "reflections (mean)", "color": "gray", "linestyle": ":"}]
     panels = [{"title": title, "series": [{"label": "", "views": list(results)}], "levels": levels}]
     rows = [{k: r.get(k) for k in ("name", "kind", "axis", "angle", "acc", "auc", "n")} for r in results]
-    return write_views(rows, summary, output_dir, prefix, panels, metric="acc", ylabel="accuracy")
+    paths = write_views(rows, summary, output_dir, prefix, panels, metric="acc", ylabel="accuracy")
+    if results and all("scores" in r for r in results):
+        both = torch.stack([torch.as_tensor(r["scores"]) for r in results]).numpy()
+        width = both.shape[-1] // 2
+        buf = io.BytesIO()
+        np.savez(buf, views=np.array([r["name"] for r in results]), scores=both[..., :width],
+                 labels=both[0, :, width:])
+        paths["scores"] = os.path.join(output_dir, f"{prefix}_scores.npz")
+        atomic_write(paths["scores"], buf.getvalue())
+    return paths
 
 
 class RotationSweep(ViewSweep):

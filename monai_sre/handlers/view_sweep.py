@@ -73,6 +73,7 @@ def view_sweep(
     amp: bool = False,
     per_class: Sequence[str] = (),
     label: str = "rotated evaluation",
+    keep: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The metrics of ``network`` on every view of the data in ``dataloader``.
 
@@ -90,9 +91,11 @@ def view_sweep(
         per_class: metrics whose value is a vector (one per class): the row gets their mean under the name and
             ``<name>_<c>`` for class ``c = 1, 2, ...``. Other vectors are averaged.
         label: the start of each log line.
+        keep: metrics whose value the row keeps whole, as the tensor the metric computed (e.g. per-sample scores).
 
     Returns:
-        one dict per view, in order: ``name``, ``kind``, ``axis``, ``angle``, a float per metric, ``n``.
+        one dict per view, in order: ``name``, ``kind``, ``axis``, ``angle``, a float per metric (the tensor for a
+        metric in ``keep``), ``n``.
 
     Raises:
         ValueError: for an empty dataloader.
@@ -120,12 +123,16 @@ def view_sweep(
                     raise ValueError("dataloader yielded no batches.")
                 row: dict[str, Any] = {}
                 for name, value in evaluator.state.metrics.items():
+                    if name in keep:
+                        row[name] = torch.as_tensor(value)
+                        continue
                     value = torch.as_tensor(value, dtype=torch.float64).reshape(-1)
                     row[name] = float(value.mean())
                     if name in per_class:
                         row.update({f"{name}_{c + 1}": float(v) for c, v in enumerate(value)})
                 done[view.key] = {**row, "n": prepare.n_samples}
-                shown = " ".join(f"{k} {v:.4f}" for k, v in row.items() if k in evaluator.state.metrics)
+                shown = " ".join(f"{k} {v:.4f}" for k, v in row.items()
+                                 if k in evaluator.state.metrics and k not in keep)
                 logger.info(f"{label}: view {view.name} ({i}/{len(views)}): {shown}")
             results.append({"name": view.name, "kind": view["kind"], "axis": view["axis"], "angle": view["angle"],
                             **done[view.key]})

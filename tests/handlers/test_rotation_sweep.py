@@ -212,3 +212,20 @@ def test_accuracy_and_auc_equal_medmnist_evaluator(task, k, make_labels):
     assert row["n"] == n
     assert row["acc"] == pytest.approx(evaluator.getACC(y, scores.numpy(), task), abs=1e-12)
     assert row["auc"] == pytest.approx(evaluator.getAUC(y, scores.numpy(), task), abs=1e-12)
+
+
+def test_per_sample_scores_reproduce_each_views_accuracy(tmp_path):
+    """The scores file holds, per view, every sample's scores in the loader's order: their argmax against the stored
+    labels gives that view's accuracy, and the labels are the loader's."""
+    import numpy as np
+
+    items = _data(2, n=10)
+    rows = rotation_sweep(CornerNet(), DataLoader(items, batch_size=4), 2, "binary-class",
+                          views=make_views(2, [(None, 0), (None, 30), (None, 90)], [0]))
+    paths = write_sweep(rows, str(tmp_path))
+    with np.load(paths["scores"]) as saved:
+        assert list(saved["views"]) == [r["name"] for r in rows]
+        assert saved["scores"].shape == (len(rows), 10, 2)
+        assert saved["labels"].argmax(1).tolist() == [int(it["label"]) for it in items]
+        for row, scores in zip(rows, saved["scores"]):
+            assert (scores.argmax(1) == saved["labels"].argmax(1)).mean() == pytest.approx(row["acc"])
