@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
+from monai_sre.blocks.sre_even_conv import plain_conv
 from monai_sre.blocks.timing import time_calls
 from monai_sre.layers.band_conv import band_conv_costs, band_conv_nd, conv_nd
 from monai_sre.layers.bands import BASIS_NORMS, band_basis, band_sizes, expand_kernel
@@ -329,14 +330,10 @@ class SREConvBase(nn.Module):
 
     def to_plain(self) -> nn.Module:
         """A plain ``torch.nn.ConvNd`` (or ``ConvTransposeNd``) with the expanded kernel: same outputs."""
-        name = f"ConvTranspose{self.spatial_dims}d" if self.transposed else f"Conv{self.spatial_dims}d"
-        conv = getattr(nn, name)(**self.plain_kwargs())
-        with torch.no_grad():
-            conv.weight.copy_(self.expanded_kernel())
-            if self.bias is not None:
-                conv.bias.copy_(self.bias)
-        conv.train(self.training)
-        return conv
+        kwargs = self.plain_kwargs()
+        for key in ("bias", "device", "dtype"):
+            kwargs.pop(key)
+        return plain_conv(self, self.expanded_kernel(), **kwargs)
 
 
 class SREConv(SREConvBase):

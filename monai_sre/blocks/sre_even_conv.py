@@ -18,7 +18,7 @@ from monai.utils import ensure_tuple_rep
 
 from monai_sre.layers.band_conv import conv_nd
 
-__all__ = ["SREEvenConv", "distance_bands"]
+__all__ = ["SREEvenConv", "distance_bands", "plain_conv"]
 
 
 def distance_bands(kernel_size: Sequence[int], dtype: torch.dtype | None = None, device=None) -> torch.Tensor:
@@ -37,6 +37,26 @@ def distance_bands(kernel_size: Sequence[int], dtype: torch.dtype | None = None,
     masks = torch.stack([(twice_sq == v).to(torch.float64) for v in values])
     masks = masks / masks.flatten(1).sum(1).sqrt().view(-1, *([1] * len(ks)))
     return masks.to(dtype=dtype or torch.get_default_dtype(), device=device)
+
+
+def plain_conv(layer: nn.Module, kernel: torch.Tensor, **kwargs) -> nn.Module:
+    """The ``torch.nn.ConvNd`` / ``ConvTransposeNd`` (by ``layer.transposed``) equal to ``layer``, holding ``kernel``.
+
+    Args:
+        layer: an SRE convolution with ``spatial_dims``, ``transposed``, ``weight``, ``bias`` and ``training``.
+        kernel: its expanded kernel, shaped as the plain layer's weight.
+        kwargs: the plain layer's constructor arguments (channels, geometry, groups, padding mode).
+    """
+    kind = "ConvTranspose" if layer.transposed else "Conv"
+    conv = getattr(nn, f"{kind}{layer.spatial_dims}d")(
+        bias=layer.bias is not None, device=layer.weight.device, dtype=layer.weight.dtype, **kwargs
+    )
+    with torch.no_grad():
+        conv.weight.copy_(kernel)
+        if layer.bias is not None:
+            conv.bias.copy_(layer.bias)
+    conv.train(layer.training)
+    return conv
 
 
 class SREEvenConv(nn.Module):
@@ -132,6 +152,12 @@ class SREEvenConv(nn.Module):
             dilation=list(self.dilation), groups=self.groups,
             output_padding=[0] * self.spatial_dims if self.transposed else None,
         )
+
+    def to_plain(self) -> nn.Module:
+        """A plain ``torch.nn.ConvNd`` (or ``ConvTransposeNd``) holding the expanded kernel: same outputs."""
+        return plain_conv(self, self.expanded_kernel(), in_channels=self.in_channels, out_channels=self.out_channels,
+                          kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                          dilation=self.dilation, groups=self.groups)
 
     def extra_repr(self) -> str:
         return (

@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
-__all__ = ["SREPool", "symmetric_resize", "symmetric_windows"]
+__all__ = ["SREPool", "symmetric_pool", "symmetric_resize", "symmetric_windows"]
 
 _MODES = ("max", "avg")
 
@@ -76,6 +76,75 @@ def symmetric_resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
         return x
     mode = ("linear", "bilinear", "trilinear")[x.dim() - 3]
     return F.interpolate(x, size=size, mode=mode, align_corners=True)
+
+
+def symmetric_pool(
+    x: torch.Tensor,
+    kernel_size: list[int],
+    stride: list[int],
+    padding: list[int],
+    mode: str,
+    ceil_mode: bool,
+    extra_padding: list[int],
+) -> torch.Tensor:
+    """The pooling of :class:`SREPool` as one function of ``x``: the geometry of :func:`symmetric_windows`.
+
+    The window layout depends on the input size. It is computed here by integer arithmetic on
+    ``x.shape`` with no branch on a size (every ``if`` tests an argument), so ``torch.fx`` traces the
+    function into a graph of torch operations that keeps the size rule for every input size, and
+    ``torch.jit.script`` compiles it. Crops and pads are one ``F.pad`` (negative padding crops).
+    Inputs too short for any window are not checked here (:meth:`SREPool.forward` checks them).
+
+    Args:
+        x: ``(B, C, *spatial)``.
+        kernel_size, stride, padding, extra_padding: one int per spatial axis, as in :class:`SREPool`.
+        mode: ``"max"`` or ``"avg"``.
+        ceil_mode: PyTorch's ``ceil_mode`` size rule.
+
+    Returns:
+        The pooled tensor.
+    """
+    dims = len(kernel_size)
+    # the spatial sizes of one channel: static for ONNX's shape inference even with a dynamic batch axis
+    spatial = x[0, 0].shape
+    windows: list[int] = []
+    pads: list[int] = []
+    for i in range(dims - 1, -1, -1):
+        n = spatial[i]
+        k, s = kernel_size[i], stride[i]
+        total = 2 * padding[i] + extra_padding[i]
+        span = n + total - k
+        if ceil_mode:
+            m = (span + s - 1) // s + 1
+            # PyTorch drops the last window when it starts in the right padding: (m - 1) s >= n + total // 2.
+            # d = (m - 1) s - n - total // 2 lies in [low, low + s - 1] whatever n is, so the test is arithmetic.
+            low = total - k - total // 2
+            d = (m - 1) * s - n - total // 2
+            if low >= 0:
+                m = m - 1
+            elif low + s > 0:
+                m = m - (d + s) // s
+        else:
+            m = span // s + 1
+        twice_c0 = n - 1 - (m - 1) * s
+        window = k + (twice_c0 - k + 1) % 2
+        start = (twice_c0 - window + 1) // 2
+        windows.insert(0, window)
+        pads += [-start, -start]
+    if mode == "max":
+        x = F.pad(x, pads, value=float("-inf"))
+        if dims == 1:
+            return F.max_pool1d(x, windows, stride)
+        if dims == 2:
+            return F.max_pool2d(x, windows, stride)
+        return F.max_pool3d(x, windows, stride)
+    ones = F.pad(torch.ones_like(x[:1, :1]), pads)
+    x = F.pad(x, pads)
+    if dims == 1:
+        return F.avg_pool1d(x, windows, stride) / F.avg_pool1d(ones, windows, stride)
+    if dims == 2:
+        return F.avg_pool2d(x, windows, stride) / F.avg_pool2d(ones, windows, stride)
+    return F.avg_pool3d(x, windows, stride) / F.avg_pool3d(ones, windows, stride)
 
 
 class SREPool(nn.Module):
@@ -152,25 +221,11 @@ class SREPool(nn.Module):
                 f"SREPool with spatial_dims={self.spatial_dims} expects input (B, C, *spatial) with "
                 f"{self.spatial_dims + 2} dims, got shape {list(x.shape)}."
             )
-        geometry = self.geometry(x.shape[2:])
-        pads: list[int] = []
-        for axis, (_, _, start) in enumerate(geometry):
-            if start > 0:
-                x = x.narrow(2 + axis, start, x.shape[2 + axis] - 2 * start)
-        for _, _, start in reversed(geometry):
-            pads += [max(-start, 0)] * 2
-        windows = [w for _, w, _ in geometry]
-        pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d) if self.mode == "max" else (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)
-        pool_fn = pool[self.spatial_dims - 1]
-        if self.mode == "max":
-            if any(pads):
-                x = F.pad(x, pads, value=float("-inf"))
-            return pool_fn(x, windows, self.stride)
-        if not any(pads):
-            return pool_fn(x, windows, self.stride)
-        ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
-        count = pool_fn(F.pad(ones, pads), windows, self.stride)
-        return pool_fn(F.pad(x, pads), windows, self.stride) / count
+        for i in range(self.spatial_dims):  # raises when an axis is too short
+            symmetric_windows(x.shape[2 + i], self.kernel_size[i], self.stride[i],
+                              2 * self.padding[i] + self.extra_padding[i], self.ceil_mode)
+        return symmetric_pool(x, self.kernel_size, self.stride, self.padding, self.mode, self.ceil_mode,
+                              self.extra_padding)
 
     def extra_repr(self) -> str:
         return (

@@ -1,6 +1,7 @@
 """Equivariance checks and model conversion helpers."""
 
-from .convert import SREConversionError, convert_to_sre, export_to_conv
+from .convert import SREConversionError, convert_to_sre
+from .export import SREExportError, export_to_conv
 from .io import atomic_path, atomic_write
 from .plots import plot_sweep
 from .equivariance import GridSymmetry, equivariance_error, equivariance_errors, grid_symmetries, invariance_error
@@ -12,6 +13,7 @@ __all__ = [
     "GridSymmetry",
     "GridTTA",
     "SREConversionError",
+    "SREExportError",
     "atomic_path",
     "atomic_write",
     "convert_to_sre",

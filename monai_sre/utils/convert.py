@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from monai.networks.nets.basic_unet import UpCat
 
 from monai_sre.blocks.sre_conv import SREConv, SREConvBase, SREConvTranspose
 from monai_sre.blocks.sre_even_conv import SREEvenConv
-from monai_sre.blocks.sre_resample import SREPool, symmetric_resize
+from monai_sre.blocks.sre_resample import SREPool
 
-__all__ = ["SREConversionError", "export_to_conv", "convert_to_sre"]
+__all__ = ["SREConversionError", "convert_to_sre"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +56,10 @@ class SREConversionError(ValueError):
 class _SymmetricUpCat(nn.Module):
     """MONAI's ``UpCat`` (BasicUNet) with its one-sided replicate padding (odd sizes) replaced by a symmetric resize.
 
-    Takes over the ``upsample`` and ``convs`` submodules of the given ``UpCat`` (so the state-dict keys stay). When
-    the upsampled features are one voxel short of the skip features, they are resampled with ``align_corners=True``
-    linear interpolation, which maps the grid onto itself under every flip.
+    Takes over the ``upsample`` and ``convs`` submodules of the given ``UpCat`` (so the state-dict keys stay). The
+    upsampled features are resampled to the skip features' size with ``align_corners=True`` linear interpolation,
+    which maps the grid onto itself under every flip, and is the identity when the sizes already agree. The
+    forward has no branch on a size, so ``torch.fx`` traces it (:func:`~monai_sre.utils.export.export_to_conv`).
     """
 
     def __init__(self, upcat: UpCat) -> None:
@@ -65,6 +67,8 @@ class _SymmetricUpCat(nn.Module):
         self.upsample = upcat.upsample
         self.convs = upcat.convs
         self.is_pad = upcat.is_pad
+        dims = next(m.weight.dim() - 2 for m in upcat.convs.modules() if isinstance(m, tuple(_CONV_DIMS)))
+        self.mode = ("linear", "bilinear", "trilinear")[dims - 1]
         self.train(upcat.training)
 
     def forward(self, x: torch.Tensor, x_e: torch.Tensor | None):
@@ -72,37 +76,8 @@ class _SymmetricUpCat(nn.Module):
         if x_e is None:
             return self.convs(x_0)
         if self.is_pad:
-            x_0 = symmetric_resize(x_0, x_e.shape[2:])
+            x_0 = F.interpolate(x_0, size=x_e.shape[2:], mode=self.mode, align_corners=True)
         return self.convs(torch.cat([x_e, x_0], dim=1))
-
-
-def _replace_children(module: nn.Module, fn, prefix: str = "") -> None:
-    for name, child in module.named_children():
-        full = f"{prefix}.{name}" if prefix else name
-        new = fn(full, child)
-        if new is not None:
-            setattr(module, name, new)
-        else:
-            _replace_children(child, fn, full)
-
-
-def export_to_conv(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` in which every SRE layer is a plain ``torch.nn.ConvNd`` / ``ConvTransposeNd``.
-
-    The plain layers hold the expanded kernels, so outputs are identical (up to float rounding of
-    the same convolution) and the copy needs nothing from ``monai_sre`` to run, script or trace.
-    (:class:`SREEvenConv` and :class:`SREPool` layers are kept: they have no plain equivalent.)
-
-    Example::
-
-        >>> plain = export_to_conv(net)
-        >>> torch.jit.script(plain).save("model.ts")
-    """
-    if isinstance(model, SREConvBase):
-        return model.to_plain()
-    out = copy.deepcopy(model)
-    _replace_children(out, lambda name, m: m.to_plain() if isinstance(m, SREConvBase) else None)
-    return out
 
 
 def _pad_sides(m: nn.Module, dims: int) -> list[tuple[int, int]]:
