@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "monai_sre"
-LIBRARY = {"layers", "blocks", "nets", "utils", "transforms", "data", "handlers"}
+LIBRARY = {"layers", "blocks", "nets", "utils", "transforms", "data", "checkpoint", "handlers"}
 # package -> the monai_sre packages it may import
 ALLOWED = {
     "layers": set(),
@@ -17,7 +17,8 @@ ALLOWED = {
     "utils": {"layers", "blocks"},
     "transforms": set(),
     "data": {"transforms", "utils"},
-    "handlers": {"layers", "blocks", "nets", "utils", "transforms", "data"},
+    "checkpoint": {"utils"},
+    "handlers": {"layers", "blocks", "nets", "utils", "transforms", "data", "checkpoint"},
     "workflows": LIBRARY,
     "experiments": LIBRARY | {"workflows"},
 }
@@ -52,3 +53,30 @@ def test_imports_follow_the_layers(package):
         for f in sorted((PACKAGE / package).rglob("*.py"))
     }
     assert not {k: v for k, v in bad.items() if v}, f"{package} may import only {sorted(ALLOWED[package])}"
+
+
+# what workflows and experiments read checkpoints with; handlers may use it, but not re-export it for them
+CHECKPOINT_READING = {"read_checkpoint", "read_record", "record_of"}
+
+
+def test_checkpoint_reading_is_imported_from_checkpoint_not_handlers():
+    import monai_sre.handlers
+
+    assert not CHECKPOINT_READING & set(monai_sre.handlers.__all__)
+    offenders = []
+    for package in ("workflows", "experiments"):
+        for f in sorted((PACKAGE / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(f.read_text())):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("monai_sre.handlers"):
+                    offenders += [f"{f.name}: {a.name}" for a in node.names if a.name in CHECKPOINT_READING]
+    assert not offenders
+
+
+PRIVATE_SETTERS = ("._last_lr =", "._save_func", "._interval_checkpoint", "._key_metric_checkpoint",
+                   "._final_checkpoint", "._saved =")
+
+
+def test_no_private_ignite_or_torch_attribute_is_set():
+    found = [f"{f.relative_to(PACKAGE)}: {p}" for f in sorted(PACKAGE.rglob("*.py")) for p in PRIVATE_SETTERS
+             if p in f.read_text()]
+    assert not found

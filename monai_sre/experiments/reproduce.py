@@ -357,7 +357,7 @@ def _evaluated_network(result: dict[str, Any], data_root: str | None) -> tuple[t
     from ignite.handlers import Checkpoint
     from monai.utils import convert_to_tensor
 
-    from monai_sre.handlers import read_checkpoint
+    from monai_sre.checkpoint import read_checkpoint
 
     overlays = result.get("evaluate") or _ROLE_SPECS[result["role"]].get("evaluate", _EVALUATE)
     parser = _bundle_config(result, overlays, data_root, result.get("size", 28))

@@ -22,9 +22,9 @@ from ignite.metrics import Accuracy
 from monai.bundle import ConfigParser
 from monai.networks.layers import GaussianFilter
 
+from monai_sre.checkpoint import read_checkpoint
 from monai_sre.data import get_dataset
 from monai_sre.experiments.reproduce import MODELS
-from monai_sre.handlers import read_checkpoint
 from monai_sre.nets import get_model
 from monai_sre.transforms import classification_transforms
 from monai_sre.transforms.rotation import rotate_batch

@@ -1,4 +1,5 @@
-"""Ignite handlers: atomic checkpoints and resume, the training schedule (plateau rule or cosine), per-epoch summary,
+"""Ignite handlers: checkpoint saving, loading and resume (the files and the run record are
+:mod:`monai_sre.checkpoint`'s), the training schedule (plateau rule or cosine), per-epoch summary,
 rotated evaluation, prediction CSVs, segmentation masks, and the classification post-processing and metric output
 transforms they share with the configs."""
 
@@ -12,16 +13,7 @@ from .classification import (
     classification_postprocessing,
     is_multilabel,
 )
-from .checkpoint import (
-    SETTINGS_KEY,
-    AtomicDiskSaver,
-    ResumeFromCheckpoint,
-    SRECheckpointLoader,
-    SRECheckpointSaver,
-    TrainingSettings,
-    read_checkpoint,
-    read_settings,
-)
+from .checkpoint import ResumeFromCheckpoint, SRECheckpointLoader, SRECheckpointSaver
 from .epoch_seed import EpochSeeder
 from .epoch_summary import EpochSummary
 from .layer_stats import LayerStatsHandler
@@ -49,9 +41,7 @@ from .view_sweep import ViewSweep, view_sweep, write_views
 __all__ = [
     "MULTI_LABEL",
     "SCHEDULES",
-    "SETTINGS_KEY",
     "TASKS",
-    "AtomicDiskSaver",
     "ClassificationOutput",
     "EpochSeeder",
     "EpochSummary",
@@ -66,14 +56,11 @@ __all__ = [
     "SegmentationViewBatch",
     "SegmentationWriter",
     "TrainingSchedule",
-    "TrainingSettings",
     "ViewBatch",
     "ViewSweep",
     "check_task",
     "classification_postprocessing",
     "is_multilabel",
-    "read_checkpoint",
-    "read_settings",
     "rotation_sweep",
     "view_sweep",
     "write_views",

@@ -53,7 +53,11 @@ class TrainingSchedule:
       BatchNorm jumps by a factor of two or more between epochs, and a rule driven by it lowers the learning rate, or
       stops, at the first lucky dip (see ``docs/experiments.md``).
     * ``"cosine"``: :class:`~torch.optim.lr_scheduler.CosineAnnealingLR` over ``max_epochs``, stepped after every
-      epoch, and no early stopping (the fixed schedule of the paper).
+      epoch, and no early stopping (the fixed schedule of the paper). A run resumed with a larger ``max_epochs``
+      than it was started with (``--epochs 12`` on a run of 8) stretches the restored cosine: its ``T_max`` becomes
+      ``max_epochs`` and the learning rate continues on that longer cosine from the restored epoch, as if the run
+      had been started with the new length (the epochs already trained keep the old schedule). Without this the
+      extra epochs would train at a learning rate of about 0. ``extend_schedule=False`` refuses the change instead.
 
     Attach this handler to the trainer; it attaches the validation guard to the evaluator itself, so the config needs
     no trainer reference among the evaluator's handlers.
@@ -78,11 +82,14 @@ class TrainingSchedule:
         min_delta: how much lower than the best a validation loss must be to count as an improvement (guard).
         loss_transform: maps the trainer's ``state.output`` to the iteration's loss; the default reads MONAI's
             ``output[0]["loss"]``.
+        extend_schedule: ``"cosine"``: stretch a restored cosine to ``max_epochs`` (True) or refuse (False).
 
     Raises:
         ValueError: for an unknown ``schedule``, a number out of range (the message names it), a ``"plateau"``
             schedule without an evaluator, or a ``"cosine"`` one without ``max_epochs``.
         KeyError: at a validation, if the evaluator did not compute ``metric``.
+        ValueError: when the trainer starts, if a restored cosine's length differs from ``max_epochs`` and
+            ``extend_schedule`` is False, or ``max_epochs`` ends before the epochs already trained.
 
     Example:
         >>> schedule = TrainingSchedule(opt, evaluator, "plateau", lr_reductions=2)  # doctest: +SKIP
@@ -104,6 +111,7 @@ class TrainingSchedule:
         patience: int | None = None,
         min_delta: float = 0.0,
         loss_transform: Callable[[Any], float] = _default_loss,
+        extend_schedule: bool = True,
     ) -> None:
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}.")
@@ -125,6 +133,8 @@ class TrainingSchedule:
         self.lr_reductions = lr_reductions
         self.min_delta = float(min_delta)
         self.loss_transform = loss_transform
+        self.max_epochs = max_epochs
+        self.extend_schedule = bool(extend_schedule)
         self.reductions = 0  # learning-rate reductions so far
         self.stopped_by: str | None = None  # "training loss" once converged by the plateau rule
         self.stopper: EarlyStopping | None = None  # created by attach, which gives the trainer to stop
@@ -166,6 +176,7 @@ class TrainingSchedule:
         if self.schedule == "cosine":
             if not engine.has_event_handler(self._lr_handler, Events.EPOCH_COMPLETED):
                 self._lr_handler.attach(engine)
+                engine.add_event_handler(Events.STARTED, self._fit_cosine)
             return
         if engine.has_event_handler(self._stop_if_converged, Events.STARTED):
             return
@@ -180,6 +191,38 @@ class TrainingSchedule:
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._accumulate)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self._step)
         engine.add_event_handler(Events.STARTED, self._stop_if_converged)
+
+    def _fit_cosine(self, engine: Engine) -> None:
+        """At the start of a (resumed) run: stretch a restored cosine to ``max_epochs``, or refuse."""
+        scheduler = self.lr_scheduler
+        if scheduler.T_max == self.max_epochs:
+            return
+        what = (f"the restored cosine schedule runs over T_max={scheduler.T_max} epochs but the run is configured "
+                f"with {self.max_epochs} epochs")
+        if not self.extend_schedule:
+            raise ValueError(f"{what}. Use the checkpoint's length, or set extend_schedule=True to stretch it.")
+        if self.max_epochs <= scheduler.last_epoch:
+            raise ValueError(
+                f"{what}, which ends before the {scheduler.last_epoch} epochs already trained. Configure at least "
+                f"{scheduler.last_epoch + 1} epochs, or train into a new folder (--output_dir)."
+            )
+        self.stretch(self.max_epochs)
+        engine.logger.info(f"{what}: extended to T_max={self.max_epochs}, learning rate now "
+                           f"{scheduler.get_last_lr()[0]:.6g}.")
+
+    def stretch(self, t_max: int) -> None:
+        """Give the cosine the length ``t_max``, keeping its epoch: the learning rates become the closed form
+        ``eta_min + (base - eta_min) * (1 + cos(pi * epoch / t_max)) / 2``, set through the optimizer's parameter
+        groups and the scheduler's ``load_state_dict``."""
+        scheduler = self.lr_scheduler
+        t = scheduler.last_epoch
+        lrs = [scheduler.eta_min + (base - scheduler.eta_min) * (1 + math.cos(math.pi * t / t_max)) / 2
+               for base in scheduler.base_lrs]
+        for group, lr in zip(scheduler.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        state = scheduler.state_dict()
+        state.update(T_max=t_max, _last_lr=lrs)
+        scheduler.load_state_dict(state)
 
     def _reset(self, engine: Engine) -> None:
         self._sum, self._count = 0.0, 0

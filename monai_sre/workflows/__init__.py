@@ -13,20 +13,21 @@ from .classification import (
 )
 from .distributed import shutdown_distributed
 from .inference import IMAGE_SUFFIXES, InferenceDataset, export_images, image_datalist, output_names
-from .overrides import as_bool
+from .overrides import RUN_ARGUMENTS, as_bool, check_switches
 from .seeding import seed_everything
-from .settings import FROM_CHECKPOINT, configured, trained_settings
+from .runs import data_fingerprint, trained_record
 
 __all__ = [
-    "FROM_CHECKPOINT",
     "IMAGE_SUFFIXES",
     "InferenceDataset",
     "MULTI_LABEL",
+    "RUN_ARGUMENTS",
     "ClassificationLoss",
     "ClassificationOutput",
     "as_bool",
+    "check_switches",
     "classification_postprocessing",
-    "configured",
+    "data_fingerprint",
     "export_images",
     "find_bundle_root",
     "image_datalist",
@@ -35,5 +36,5 @@ __all__ = [
     "run_name",
     "seed_everything",
     "shutdown_distributed",
-    "trained_settings",
+    "trained_record",
 ]

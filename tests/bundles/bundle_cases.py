@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -82,13 +83,14 @@ def test_bundle_root_from_any_working_directory(spec, where, tmp_path, monkeypat
     monkeypatch.chdir(cwd)
     wf = workflow([config], run_id="training")
     assert wf.parser.get_parsed_content("bundle_root") == str(BUNDLES / spec.name)
-    assert wf.parser.get_parsed_content("output_dir") == str(BUNDLES / spec.name / "runs" / spec.default_run)
+    assert re.fullmatch(f"{spec.default_run}_[0-9a-f]{{8}}", os.path.basename(wf.parser.get_parsed_content("output_dir")))
+    assert os.path.dirname(wf.parser.get_parsed_content("output_dir")) == str(BUNDLES / spec.name / "runs")
 
 
 def test_bundle_root_override(spec, tmp_path):
     wf = workflow([spec.train], run_id="training", bundle_root=str(tmp_path))
     assert wf.parser.get_parsed_content("bundle_root") == str(tmp_path)
-    assert wf.parser.get_parsed_content("output_dir") == str(tmp_path / "runs" / spec.default_run)
+    assert re.fullmatch(str(tmp_path / "runs" / spec.default_run) + "_[0-9a-f]{8}", wf.parser.get_parsed_content("output_dir"))
 
 
 def test_baseline_is_one_override(spec):
@@ -101,11 +103,10 @@ def test_baseline_is_one_override(spec):
 def test_input_smoothing_reaches_the_network(spec):
     from monai_sre.blocks import GaussianSmoothing
 
-    for config in (spec.train, spec.inference):
-        run_id = "training" if config == spec.train else "inferring"
-        net = workflow([config], run_id=run_id).parser.get_parsed_content("network_def")
+    for configs, run_id in (([spec.train], "training"), ([spec.train, spec.inference], "inferring")):
+        net = workflow(configs, run_id=run_id).parser.get_parsed_content("network_def")
         assert net.input_smoothing is None and isinstance(net.input_filter, torch.nn.Identity)
-        net = workflow([config], run_id=run_id, input_smoothing=0.7).parser.get_parsed_content("network_def")
+        net = workflow(configs, run_id=run_id, input_smoothing=0.7).parser.get_parsed_content("network_def")
         assert isinstance(net.input_filter, GaussianSmoothing) and net.input_filter.sigma == 0.7
 
 
@@ -115,7 +116,7 @@ def test_train_writes_checkpoints_and_tensorboard(trained, spec):
     assert sorted(os.listdir(out / "models")) == ["last.pt", "model.pt"]
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(out / "tensorboard"))
     last = torch.load(out / "models" / "last.pt", weights_only=True)
-    assert set(last) == {"model", "optimizer", "lr_scheduler", "training_schedule", "trainer", "best_saver", "settings"}
+    assert set(last) == {"model", "optimizer", "lr_scheduler", "training_schedule", "trainer", "best_saver", "record"}
     iters = len(wf.parser.get_parsed_content("train#dataloader"))
     assert last["trainer"]["iteration"] == iters and last["lr_scheduler"]["last_epoch"] == 1
     assert last["training_schedule"]["schedule"] == "plateau" and last["training_schedule"]["reductions"] >= 0
@@ -123,8 +124,9 @@ def test_train_writes_checkpoints_and_tensorboard(trained, spec):
     assert history["stopped"] == "max_epochs" and history["epochs_run"] == 1  # TINY caps the run at 1 epoch
     assert history["history"][0]["lr"] == wf.parser.get_parsed_content("learning_rate")
     net = wf.parser.get_parsed_content("network_def")
-    best = torch.load(out / "models" / "model.pt", weights_only=True)  # the weights and the settings they need
-    assert set(best) == {"model", "settings"} and best["settings"] == last["settings"]
+    best = torch.load(out / "models" / "model.pt", weights_only=True)  # the weights and the record of their run
+    assert set(best) == {"model", "record"} and best["record"] == last["record"]
+    assert json.loads((out / "record.json").read_text()) == last["record"] and not (out / "train.lock").exists()
     net.load_state_dict(best["model"])
     smoothed = workflow([spec.train], run_id="training", input_smoothing=0.7).parser.get_parsed_content("network_def")
     with pytest.raises(RuntimeError, match="input_smoothing=None"):  # the weights record how they were trained
@@ -164,13 +166,13 @@ def test_resume_continues_from_last_epoch(spec, trained, tiny_data, tmp_path):
     best = torch.load(tmp_path / "run" / "models" / "model.pt", weights_only=True)["model"]
     expected = weights[1 + losses.index(min(losses))]
     assert all(torch.equal(best[k], expected[k]) for k in expected)
-    # the checkpoint records its schedule: resuming it with the other one is refused before any training
+    # the checkpoint records its schedule: resuming it with the other one is refused before any training, in one line
     with pytest.raises(Exception) as err:
         run_workflow([spec.train], run_id="training",
                      **{**_overrides(spec, tiny_data, tmp_path / "run"), "epochs": 3, "schedule": "cosine"})
     from monai_sre.data import load_error
 
-    assert "trained with schedule='plateau' but this run is configured with schedule='cosine'" in load_error(err.value)
+    assert "schedule: 'plateau' in the run, 'cosine' now" in load_error(err.value) and "\n" not in load_error(err.value)
 
 
 def test_overlays_compose_with_train(spec, tiny_data, tmp_path):
@@ -229,7 +231,7 @@ def test_evaluate_rotated_writes_table_summary_and_plot(spec, trained, tiny_data
     wf = run_workflow([spec.train, spec.evaluate, spec.rotated], run_id="evaluating",
                       **_overrides(spec, tiny_data, out))
     rot = out / "rotated"
-    assert sorted(os.listdir(rot)) == ["rotated.csv", "rotated.json", "rotated.png", "rotated_summary.csv"]
+    assert sorted(os.listdir(rot)) == ["rotated.csv", "rotated.json", "rotated.png", "rotated_scores.npz", "rotated_summary.csv"]
     with open(rot / "rotated.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 1 + len(spec.rotation_views) + spec.dims
@@ -258,7 +260,7 @@ def test_inference_with_rotation_check(spec, trained, tiny_data, tmp_path):
         sources.append((os.path.join(os.path.dirname(nibabel.__file__), "tests", "data", "anatomical.nii"), 1))
     for i, (source, n) in enumerate(sources):
         pred_file = tmp_path / f"pred_{i}.csv"
-        run_workflow([spec.inference], run_id="inferring", dataset=spec.flag, output_dir=str(out), input=source,
+        run_workflow([spec.train, spec.inference], run_id="inferring", dataset=spec.flag, output_dir=str(out), input=source,
                      widths=TINY["widths"], prediction_file=str(pred_file), rotations=spec.exact_rotations)
         with open(pred_file) as f:
             rows = list(csv.DictReader(f))
@@ -288,7 +290,7 @@ def test_inference_keeps_good_volumes_and_lists_bad_ones(spec, trained, tiny_dat
         bad.add("slice.nii.gz")
     pred_file = tmp_path / "pred.csv"
     kwargs = {"dataset": spec.flag, "output_dir": str(out), "widths": TINY["widths"], "prediction_file": str(pred_file)}
-    run_workflow([spec.inference], run_id="inferring", input=str(tmp_path / "images"), **kwargs)
+    run_workflow([spec.train, spec.inference], run_id="inferring", input=str(tmp_path / "images"), **kwargs)
     with open(pred_file) as f:
         rows = {os.path.basename(r["path"]): r for r in csv.DictReader(f)}
     assert set(rows) == bad | {os.path.basename(good)}
@@ -300,7 +302,7 @@ def test_inference_keeps_good_volumes_and_lists_bad_ones(spec, trained, tiny_dat
     # nothing predictable: the CSV still lists the failures, and the run fails (non-zero exit of monai.bundle run)
     os.remove(good)
     with pytest.raises(RuntimeError) as err:
-        run_workflow([spec.inference], run_id="inferring", input=str(tmp_path / "images"), **kwargs)
+        run_workflow([spec.train, spec.inference], run_id="inferring", input=str(tmp_path / "images"), **kwargs)
     from monai_sre.data import load_error
 
     assert "no volume could be predicted: all" in load_error(err.value)
@@ -315,10 +317,11 @@ def test_ckpt_export_torchscript_matches_checkpoint(spec, trained, tmp_path):
     _, out = trained
     ts_file = tmp_path / "model.ts"
     ckpt_export(net_id="network_def", filepath=str(ts_file), ckpt_file=str(out / "models" / "model.pt"),
-                meta_file=str(spec.configs / "metadata.json"), config_file=str(spec.inference), dataset=spec.flag,
-                key_in_ckpt="model", widths=TINY["widths"])
+                meta_file=str(spec.configs / "metadata.json"), config_file=[str(spec.train), str(spec.inference)],
+                dataset=spec.flag, output_dir=str(out), key_in_ckpt="model", widths=TINY["widths"])
     scripted = torch.jit.load(str(ts_file))
-    wf = workflow([spec.inference], run_id="inferring", dataset=spec.flag, widths=TINY["widths"])
+    wf = workflow([spec.train, spec.inference], run_id="inferring", dataset=spec.flag, output_dir=str(out),
+                  widths=TINY["widths"])
     net = wf.parser.get_parsed_content("network_def").eval()
     net.load_state_dict(torch.load(out / "models" / "model.pt", weights_only=True)["model"])
     x = torch.rand(2, 1, *([28] * spec.dims))

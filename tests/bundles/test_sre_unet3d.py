@@ -12,6 +12,8 @@ import pytest
 from bundle_utils import BUNDLES, run_workflow, workflow
 
 CONFIGS = BUNDLES / "sre_unet3d" / "configs"
+# inference.json is an overlay on train.json, whose run record it reads
+INFERENCE = [CONFIGS / "train.json", CONFIGS / "inference.json"]
 TINY = {"epochs": 1, "features": [4, 4, 8, 4], "size": 16, "batch_size": 2, "num_workers": 0, "progress_bar": False}
 
 
@@ -61,7 +63,7 @@ def test_train_resume_rotated_evaluation_and_inference(network_name, datalist, t
     import nibabel as nib
 
     image = datalist.parent / "img3.nii.gz"
-    run_workflow([CONFIGS / "inference.json"], run_id="inferring", input=str(image), output_dir=str(out),
+    run_workflow(INFERENCE, run_id="inferring", input=str(image), output_dir=str(out),
                  features=TINY["features"], size=16, network_name=network_name)
     seg = nib.load(str(out / "inference" / "img3_seg.nii.gz"))
     src = nib.load(str(image))
@@ -99,7 +101,7 @@ def untrained(tmp_path):
 
     out = tmp_path / "run"
     overrides = {"features": TINY["features"], "size": 16}
-    net = workflow([CONFIGS / "inference.json"], run_id="inferring", **overrides).parser.get_parsed_content("network_def")
+    net = workflow(INFERENCE, run_id="inferring", **overrides).parser.get_parsed_content("network_def")
     (out / "models").mkdir(parents=True)
     torch.save(net.state_dict(), out / "models" / "model.pt")
     return {"output_dir": str(out), **overrides}
@@ -125,7 +127,7 @@ def test_inference_keeps_going_past_bad_volumes(untrained, tmp_path, caplog):
     nib.save(nib.Nifti1Image(np.ones((12, 12), np.float32), np.eye(4)), str(images / "slice.nii.gz"))  # 2D
     pred_dir = tmp_path / "masks"
     with caplog.at_level("INFO"):
-        run_workflow([CONFIGS / "inference.json"], run_id="inferring", input=str(images), prediction_dir=str(pred_dir),
+        run_workflow(INFERENCE, run_id="inferring", input=str(images), prediction_dir=str(pred_dir),
                      **untrained)
     for source in good:
         mask = nib.load(str(pred_dir / source.name.replace(".nii.gz", "_seg.nii.gz")))
@@ -146,7 +148,7 @@ def test_inference_keeps_going_past_bad_volumes(untrained, tmp_path, caplog):
     (images / "a.nii.gz").unlink()
     (images / "c.nii.gz").unlink()
     with pytest.raises(Exception) as err:
-        run_workflow([CONFIGS / "inference.json"], run_id="inferring", input=str(images),
+        run_workflow(INFERENCE, run_id="inferring", input=str(images),
                      prediction_dir=str(pred_dir), **untrained)
     from monai_sre.data import load_error
 
@@ -164,7 +166,7 @@ def test_inference_gives_same_named_inputs_their_own_masks(untrained, tmp_path):
     second = _volume(tmp_path / "data" / "p2" / "x.nii.gz", shape=(16, 8, 12))
     (tmp_path / "list.json").write_text(json.dumps({"test": [str(first), "data/p2/x.nii.gz"]}))
     pred_dir = tmp_path / "masks"
-    run_workflow([CONFIGS / "inference.json"], run_id="inferring", input=str(tmp_path / "list.json"),
+    run_workflow(INFERENCE, run_id="inferring", input=str(tmp_path / "list.json"),
                  prediction_dir=str(pred_dir), **untrained)
     for source, mask in ((first, pred_dir / "p1" / "x_seg.nii.gz"), (second, pred_dir / "p2" / "x_seg.nii.gz")):
         assert nib.load(str(mask)).shape == nib.load(str(source)).shape
@@ -178,19 +180,19 @@ def test_inference_takes_the_network_and_window_from_the_checkpoint(tmp_path):
     from monai_sre.data import load_error
 
     trained = {"features": TINY["features"], "size": 16}
-    net = workflow([CONFIGS / "inference.json"], run_id="inferring", **trained).parser.get_parsed_content("network_def")
+    net = workflow(INFERENCE, run_id="inferring", **trained).parser.get_parsed_content("network_def")
     (tmp_path / "models").mkdir()
     settings = {"network_name": "sre_unet", "sre_kwargs": {"algorithm": "dense"}, "spatial_dims": 3, "in_channels": 1,
                 "num_classes": 3, **trained}
     torch.save({"model": net.state_dict(), "settings": settings}, tmp_path / "models" / "model.pt")
-    parser = workflow([CONFIGS / "inference.json"], run_id="inferring", output_dir=str(tmp_path)).parser
+    parser = workflow(INFERENCE, run_id="inferring", output_dir=str(tmp_path)).parser
     assert tuple(parser.get_parsed_content("infer#inferer").roi_size) == (16, 16, 16)
     built = parser.get_parsed_content("network_def")
     assert [p.shape for p in built.parameters()] == [p.shape for p in net.parameters()]
     with pytest.raises(Exception) as err:
-        workflow([CONFIGS / "inference.json"], run_id="inferring", output_dir=str(tmp_path),
+        workflow(INFERENCE, run_id="inferring", output_dir=str(tmp_path),
                  size=32).parser.get_parsed_content("infer#inferer")
     assert "--size 32 disagrees with checkpoint" in load_error(err.value) and "size=16" in load_error(err.value)
-    meant = workflow([CONFIGS / "inference.json"], run_id="inferring", output_dir=str(tmp_path), size=32,
+    meant = workflow(INFERENCE, run_id="inferring", output_dir=str(tmp_path), size=32,
                      override_preprocessing=True).parser
     assert tuple(meant.get_parsed_content("infer#inferer").roi_size) == (32, 32, 32)

@@ -92,7 +92,8 @@ def test_other_values_are_refused_naming_the_id(bundle, name):
 
 @pytest.mark.parametrize("bundle", sorted(BUNDLE_OVERRIDES))
 def test_inference_amp_switch(bundle):
-    parser = workflow([BUNDLES / bundle / "configs" / "inference.json"], run_id="inferring", amp="false").parser
+    parser = workflow([BUNDLES / bundle / "configs" / name for name in ("train.json", "inference.json")],
+                      run_id="inferring", amp="false").parser
     assert parser.get_parsed_content("infer#evaluator#amp") is False
 
 

@@ -1,6 +1,6 @@
-"""Checkpoints carry the settings the network was trained with; evaluation and inference use them by default, refuse
-a disagreeing value unless told it is meant, still load older checkpoints, and a checkpoint that does not fit the
-network is reported in one line naming the file and the setting."""
+"""Checkpoints carry the record of their run; evaluation and inference take the network and preprocessing from it by
+default, refuse a disagreeing value unless told it is meant, still load older checkpoints, and a checkpoint that does
+not fit the network is reported in one line naming the file and the setting."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from monai_sre.transforms import classification_transforms
 from monai_sre.workflows import export_images
 
 CONFIGS = BUNDLES / "sre_r18" / "configs"
+# inference.json is an overlay on train.json, whose run record it reads
+INFERENCE = [CONFIGS / "train.json", CONFIGS / "inference.json"]
 # non-default preprocessing: the paper's [-1, 1] intensities and the whole grid (no field-of-view mask)
 SWITCHES = {"intensity_range": [-1.0, 1.0], "field_of_view": None}
 
@@ -38,19 +40,21 @@ def _evaluate(out, tiny_data, **settings):
 
 
 def _infer(out, images, pred_file, **settings):
-    run_workflow([CONFIGS / "inference.json"], run_id="inferring", dataset="breastmnist", output_dir=str(out),
+    run_workflow(INFERENCE, run_id="inferring", dataset="breastmnist", output_dir=str(out),
                  input=str(images), prediction_file=str(pred_file), **settings)
     with open(pred_file) as f:
         return list(csv.DictReader(f))
 
 
-def test_checkpoints_record_the_settings_as_plain_data(trained):
+def test_checkpoints_record_the_run_as_plain_data(trained):
     for name in ("model.pt", "last.pt"):
-        saved = torch.load(trained / "models" / name, weights_only=True)
-        assert saved["settings"]["intensity_range"] == [-1.0, 1.0] and saved["settings"]["field_of_view"] is None
-        assert saved["settings"]["widths"] == TINY["widths"] and saved["settings"]["network_name"] == "sre_resnet18"
-        assert saved["settings"]["num_classes"] == 2 and saved["settings"]["in_channels"] == 1
-    assert set(torch.load(trained / "models" / "model.pt", weights_only=True)) == {"model", "settings"}
+        record = torch.load(trained / "models" / name, weights_only=True)["record"]
+        assert record["preprocessing"]["intensity_range"] == [-1.0, 1.0] and record["preprocessing"]["field_of_view"] is None
+        assert record["network"]["widths"] == TINY["widths"] and record["network"]["network_name"] == "sre_resnet18"
+        assert record["network"]["num_classes"] == 2 and record["network"]["in_channels"] == 1
+        assert record["training"]["learning_rate"] == 0.02 and record["training"]["batch_size"] == TINY["batch_size"]
+        assert len(record["data"]["data_fingerprint"]) == 8
+    assert set(torch.load(trained / "models" / "model.pt", weights_only=True)) == {"model", "record"}
 
 
 @pytest.mark.slow
@@ -72,18 +76,18 @@ def test_evaluation_and_inference_preprocess_like_training_without_the_switches(
 
 def test_a_disagreeing_value_is_refused_naming_both_values_and_the_switch(trained, tiny_data, tmp_path):
     for configs, run_id in (([CONFIGS / "train.json", CONFIGS / "evaluate.json"], "evaluating"),
-                            ([CONFIGS / "inference.json"], "inferring")):
+                            (INFERENCE, "inferring")):
         wf = workflow(configs, run_id=run_id, dataset="breastmnist", data_root=tiny_data["breastmnist"],
-                      output_dir=str(trained), intensity_range=[0.0, 1.0])
+                      output_dir=str(trained), intensity_range=[-0.5, 0.5])
         with pytest.raises(Exception) as err:
             wf.parser.get_parsed_content("trained")
         message = load_error(err.value)
-        assert "--intensity_range [0.0, 1.0] disagrees with checkpoint" in message and "model.pt" in message
+        assert "--intensity_range [-0.5, 0.5] disagrees with checkpoint" in message and "model.pt" in message
         assert "trained with intensity_range=[-1.0, 1.0]" in message and "--override_preprocessing true" in message
         assert "\n" not in message
         meant = workflow(configs, run_id=run_id, dataset="breastmnist", data_root=tiny_data["breastmnist"],
-                         output_dir=str(trained), intensity_range=[0.0, 1.0], override_preprocessing="true")
-        assert meant.parser.get_parsed_content("trained")["intensity_range"] == [0.0, 1.0]
+                         output_dir=str(trained), intensity_range=[-0.5, 0.5], override_preprocessing="true")
+        assert meant.parser.get_parsed_content("trained")["intensity_range"] == [-0.5, 0.5]
         assert meant.parser.get_parsed_content("trained")["widths"] == TINY["widths"]  # the rest from the checkpoint
 
 
@@ -96,7 +100,7 @@ def test_old_checkpoint_without_a_record_loads_with_one_warning(trained, tmp_pat
     with caplog.at_level(logging.WARNING):
         rows = _infer(tmp_path / "run", images, tmp_path / "pred.csv", widths=TINY["widths"], **SWITCHES)
     assert len(rows) == 2 and not any(r["error"] for r in rows)
-    warnings = [r for r in caplog.records if "no record of the settings" in r.getMessage()]
+    warnings = [r for r in caplog.records if "no record of the run" in r.getMessage()]
     assert len(warnings) == 1 and str(model) in warnings[0].getMessage()
 
 
@@ -123,5 +127,5 @@ def test_other_widths_are_one_line_naming_the_checkpoint_and_the_setting(trained
         run_workflow([CONFIGS / "train.json"], run_id="training", output_dir=str(trained),
                      **{**TINY, **common, "epochs": 2})
     message = load_error(err.value)
-    assert "\n" not in message and "last.pt was trained with widths=[4, 4, 4, 4]" in message
-    assert "is configured with widths=[8, 8, 8, 8]" in message and "resume=false" in message
+    assert "\n" not in message and "refusing to resume" in message and "last.pt" in message
+    assert "widths: [4, 4, 4, 4] in the run, [8, 8, 8, 8] now" in message and "--output_dir" in message

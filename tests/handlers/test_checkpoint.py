@@ -1,18 +1,16 @@
+"""The Ignite checkpoint handlers: interval and best saves, resume only of the same run, readable errors."""
+
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 import torch
 from ignite.engine import Engine, Events
 
-from monai_sre.handlers import (
-    AtomicDiskSaver,
-    ResumeFromCheckpoint,
-    SRECheckpointLoader,
-    SRECheckpointSaver,
-    TrainingSettings,
-)
+from monai_sre.checkpoint import RunRecord
+from monai_sre.handlers import ResumeFromCheckpoint, SRECheckpointLoader, SRECheckpointSaver
 
 
 def _trainer(net, opt, sched, losses):
@@ -40,20 +38,10 @@ def _objects(seed=0):
 DATA = [torch.ones(2, 3) * i for i in range(3)]
 
 
-def test_atomic_disk_saver_fixed_name_keeps_file(tmp_path):
-    saver = AtomicDiskSaver(str(tmp_path / "ck"), filename="last.pt")
-    saver({"a": torch.tensor(1)}, "ignored_1.pt")
-    saver.remove("ignored_1.pt")  # a fixed name is replaced atomically, never deleted first
-    assert sorted(os.listdir(tmp_path / "ck")) == ["last.pt"]
-    saver({"a": torch.tensor(2)}, "ignored_2.pt")
-    assert torch.load(tmp_path / "ck" / "last.pt")["a"].item() == 2
-    assert sorted(os.listdir(tmp_path / "ck")) == ["last.pt"]  # no temporary file left
-
-
 def test_saver_rejects_bad_arguments(tmp_path):
     net = torch.nn.Linear(1, 1)
-    with pytest.raises(ValueError, match="n_saved"):
-        SRECheckpointSaver(str(tmp_path), {"model": net}, save_interval=1, interval_filename="last.pt", n_saved=3)
+    with pytest.raises(ValueError, match="nothing to save"):
+        SRECheckpointSaver(str(tmp_path), {"model": net})
     with pytest.raises(ValueError, match="engine_key"):
         SRECheckpointSaver(str(tmp_path), {"model": net}, save_interval=1, engine_key="model")
     with pytest.raises(TypeError, match="load_dict"):
@@ -169,27 +157,6 @@ def _saver(ckpt, objs):
     return SRECheckpointSaver(str(ckpt), objs, save_interval=1, interval_filename="last.pt", engine_key="trainer")
 
 
-def _run_with_schedule(ckpt, epochs, extend=True):
-    net, opt, sched = _objects()
-    sched.T_max = epochs  # the configured length, as train.json sets T_max=@epochs
-    lrs: list[float] = []
-    engine = _trainer(net, opt, sched, [])
-    engine.add_event_handler(Events.EPOCH_STARTED, lambda e: lrs.append(opt.param_groups[0]["lr"]))
-    objs = {"model": net, "optimizer": opt, "lr_scheduler": sched}
-    ResumeFromCheckpoint(str(ckpt / "last.pt"), objs, engine_key="trainer", extend_schedule=extend).attach(engine)
-    _saver(ckpt, objs).attach(engine)
-    engine.run(DATA, max_epochs=epochs)
-    return lrs
-
-
-def test_more_epochs_on_a_finished_run_extend_the_cosine_schedule(tmp_path):
-    assert _run_with_schedule(tmp_path, 2) == pytest.approx([0.1, 0.05])  # finished: cosine over 2 epochs
-    # re-run with 4 epochs: continues on the 4-epoch cosine (lr 0.05, then 0.1 * (1 + cos(3 pi / 4)) / 2), not at 0
-    assert _run_with_schedule(tmp_path, 4) == pytest.approx([0.05, 0.1 * (1 - 0.5 ** 0.5) / 2])
-    with pytest.raises(ValueError, match="T_max=4 epochs but the run is configured with T_max=6"):
-        _run_with_schedule(tmp_path, 6, extend=False)
-
-
 def test_resume_restores_the_evaluators_best_metric(tmp_path):
     net, opt, sched = _objects()
     evaluator = Engine(lambda e, b: None)
@@ -238,54 +205,63 @@ def test_code_running_pickle_is_refused_as_such(tmp_path):
     assert "may run code" in message and "truncated" not in message and "\n" not in message
 
 
-def test_a_failed_checkpoint_write_leaves_no_temporary_file(tmp_path, monkeypatch):
-    saver = AtomicDiskSaver(str(tmp_path), filename="last.pt")
-    saver({"a": torch.tensor(1)}, "ignored.pt")
-
-    def full_disk(src, dst):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(os, "replace", full_disk)
-    with pytest.raises(OSError, match="No space left"):
-        saver({"a": torch.tensor(2)}, "ignored.pt")
-    monkeypatch.undo()
-    assert sorted(os.listdir(tmp_path)) == ["last.pt"]  # the temporary file is gone
-    assert torch.load(tmp_path / "last.pt", weights_only=True)["a"].item() == 1  # the old checkpoint is intact
-
-
-def _resumed(path, objs):
-    resume = ResumeFromCheckpoint(str(path), objs, engine_key="trainer")
+def _resumed(path, objs, run_dir=None):
+    resume = ResumeFromCheckpoint(str(path), objs, engine_key="trainer", run_dir=run_dir)
     engine = _trainer(objs["model"], objs["optimizer"], _objects()[2], [])
     resume.attach(engine)
     engine.run(DATA, max_epochs=1)
     return resume
 
 
-def test_settings_are_saved_next_to_the_weights_and_checked_on_resume(tmp_path, caplog):
+def _record(**training):
+    return RunRecord(network={"widths": (4, 4)}, preprocessing={"intensity_range": [0, 1]},
+                     training={"learning_rate": 0.1, "seed": 0, "epochs": 1, **training}, resumable=["epochs"])
+
+
+def test_the_record_is_saved_with_the_weights_written_to_the_run_folder_and_checked_on_resume(tmp_path, caplog):
     net, opt, sched = _objects()
-    settings = TrainingSettings({"widths": (4, 4), "intensity_range": [0, 1], "input_smoothing": None})
-    objs = {"model": net, "optimizer": opt, "settings": settings}
+    objs = {"model": net, "optimizer": opt, "record": _record()}
     engine = _trainer(net, opt, sched, [])
-    _saver(tmp_path, objs).attach(engine)
+    _saver(tmp_path / "models", objs).attach(engine)
     engine.run(DATA, max_epochs=1)
-    saved = torch.load(tmp_path / "last.pt", weights_only=True)["settings"]
-    assert saved == {"widths": [4, 4], "intensity_range": [0, 1], "input_smoothing": None}
+    saved = torch.load(tmp_path / "models" / "last.pt", weights_only=True)["record"]
+    assert saved == _record().state_dict() and saved["network"] == {"widths": [4, 4]}
 
-    same = {"model": net, "optimizer": opt, "settings": TrainingSettings({**saved, "intensity_range": (0.0, 1.0)})}
-    resume = _resumed(tmp_path / "last.pt", same)  # equal values: lists and tuples, ints and floats
-    assert resume.resumed_epoch == 1 and same["settings"].loaded == saved
+    same = {"model": net, "optimizer": opt, "record": _record(epochs=3)}  # the maximum epochs may change
+    resume = _resumed(tmp_path / "models" / "last.pt", same, run_dir=tmp_path)
+    assert resume.resumed_epoch == 1 and same["record"].loaded == saved
+    assert json.loads((tmp_path / "record.json").read_text())["training"]["epochs"] == 3
 
-    other = {"model": net, "optimizer": opt, "settings": TrainingSettings({**saved, "widths": [8, 8]})}
+    other = {"model": net, "optimizer": opt, "record": _record(learning_rate=0.5, seed=3)}
+    weights = (tmp_path / "models" / "last.pt").read_bytes()
     with pytest.raises(ValueError) as err:
-        _resumed(tmp_path / "last.pt", other)
-    assert "last.pt was trained with widths=[4, 4] but this run is configured with widths=[8, 8]" in str(err.value)
+        _resumed(tmp_path / "models" / "last.pt", other, run_dir=tmp_path)
+    message = str(err.value)
+    assert "learning_rate: 0.1 in the run, 0.5 now; seed: 0 in the run, 3 now" in message and "\n" not in message
+    assert f"delete {tmp_path}" in message and "--output_dir" in message
+    assert (tmp_path / "models" / "last.pt").read_bytes() == weights  # nothing trained, nothing saved
+    assert json.loads((tmp_path / "record.json").read_text())["training"]["seed"] == 0  # the run's record stays
 
-    state = torch.load(tmp_path / "last.pt", weights_only=True)
-    del state["settings"]
-    torch.save(state, tmp_path / "old.pt")  # written before checkpoints carried their settings
+    state = torch.load(tmp_path / "models" / "last.pt", weights_only=True)
+    del state["record"]
+    torch.save(state, tmp_path / "old.pt")  # written before checkpoints carried a record
     with caplog.at_level("WARNING"):
         old = _resumed(tmp_path / "old.pt", other)
     assert old.resumed_epoch == 1
-    assert len([r for r in caplog.records if "no record of the settings" in r.getMessage()]) == 1
-    with pytest.raises(TypeError, match="setting 'device' must be plain data"):
-        TrainingSettings({"device": torch.device("cpu")})
+    assert len([r for r in caplog.records if "no record of the run" in r.getMessage()]) == 1
+
+
+def test_a_legacy_settings_record_is_checked_on_what_it_holds(tmp_path, caplog):
+    net, opt, sched = _objects()
+    engine = _trainer(net, opt, sched, [])
+    _saver(tmp_path, {"model": net, "optimizer": opt}).attach(engine)
+    engine.run(DATA, max_epochs=1)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    for widths in ([8, 8], [4, 4]):  # older checkpoints recorded the network and preprocessing as "settings"
+        torch.save({**state, "settings": {"widths": widths}}, tmp_path / f"legacy{widths[0]}.pt")
+    with pytest.raises(ValueError, match=r"widths: \[8, 8\] in the run, \[4, 4\] now"):
+        _resumed(tmp_path / "legacy8.pt", {"model": net, "optimizer": opt, "record": _record()})
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert _resumed(tmp_path / "legacy4.pt", {"model": net, "optimizer": opt, "record": _record()}).resumed_epoch == 1
+    assert len([r for r in caplog.records if "records only the network" in r.getMessage()]) == 1

@@ -7,7 +7,7 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 
-from monai_sre.handlers import TrainingSchedule
+from monai_sre.handlers import ResumeFromCheckpoint, SRECheckpointSaver, TrainingSchedule
 
 # (validation losses, patience, max_epochs, epochs the trainer runs), the training loss always improving: the guard
 # stops at the patience-th validation in a row that does not improve on the best, and max_epochs caps a run
@@ -122,6 +122,31 @@ def test_cosine_follows_max_epochs_and_never_stops():
     assert lrs == pytest.approx([(1 + math.cos(math.pi * t / 4)) / 2 for t in range(4)])
     assert isinstance(schedule.lr_scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
     assert schedule.state_dict() == {"schedule": "cosine"}
+
+
+def _cosine_run(ckpt, epochs, extend=True):
+    """A cosine run of ``epochs`` epochs that resumes from and saves to ``ckpt/last.pt``; its learning rates."""
+    net = torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    trainer = Engine(lambda e, b: [{"loss": torch.tensor(1.0)}])
+    lrs = _lrs(trainer, opt)
+    schedule = TrainingSchedule(opt, schedule="cosine", max_epochs=epochs, extend_schedule=extend)
+    objs = {"model": net, "optimizer": opt, "lr_scheduler": schedule.lr_scheduler}
+    ResumeFromCheckpoint(str(ckpt / "last.pt"), objs, engine_key="trainer").attach(trainer)
+    schedule.attach(trainer)  # after the resume, as in the bundles' train.json
+    SRECheckpointSaver(str(ckpt), objs, save_interval=1, interval_filename="last.pt", engine_key="trainer").attach(trainer)
+    trainer.run([0], max_epochs=epochs)
+    return lrs, schedule
+
+
+def test_more_epochs_on_a_finished_cosine_run_stretch_the_schedule(tmp_path):
+    assert _cosine_run(tmp_path, 2)[0] == pytest.approx([0.1, 0.05])  # finished: a cosine over 2 epochs
+    # re-run with 4 epochs: continues on the 4-epoch cosine (lr 0.05, then 0.1 * (1 + cos(3 pi / 4)) / 2), not at 0
+    lrs, schedule = _cosine_run(tmp_path, 4)
+    assert lrs == pytest.approx([0.05, 0.1 * (1 - 0.5 ** 0.5) / 2])
+    assert schedule.lr_scheduler.T_max == 4 and schedule.lr_scheduler.get_last_lr() == pytest.approx([0.0])
+    with pytest.raises(ValueError, match="runs over T_max=4 epochs but the run is configured with 6 epochs"):
+        _cosine_run(tmp_path, 6, extend=False)
 
 
 def test_state_round_trip_ends_a_converged_run_at_once(caplog):
