@@ -178,7 +178,8 @@ def mismatch_message(
         what = f"{summary}; it was trained with another network or other widths/features" if summary else (
             reasons[0] if reasons else "its tensors do not load")
         hint = "Configure the network it was trained with (network_name, widths or features)"
-    return f"checkpoint {os.path.abspath(path)} does not fit this run's network: {what}. {hint}, or use another checkpoint."
+    return (f"checkpoint {os.path.abspath(path)} does not fit this run's network: {what}. {hint}, or use another "
+            f"checkpoint.")
 
 
 @contextmanager

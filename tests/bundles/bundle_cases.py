@@ -90,7 +90,8 @@ def test_bundle_root_from_any_working_directory(spec, where, tmp_path, monkeypat
 def test_bundle_root_override(spec, tmp_path):
     wf = workflow([spec.train], run_id="training", bundle_root=str(tmp_path))
     assert wf.parser.get_parsed_content("bundle_root") == str(tmp_path)
-    assert re.fullmatch(str(tmp_path / "runs" / spec.default_run) + "_[0-9a-f]{8}", wf.parser.get_parsed_content("output_dir"))
+    output_dir = wf.parser.get_parsed_content("output_dir")
+    assert re.fullmatch(str(tmp_path / "runs" / spec.default_run) + "_[0-9a-f]{8}", output_dir)
 
 
 def test_baseline_is_one_override(spec):
@@ -231,7 +232,8 @@ def test_evaluate_rotated_writes_table_summary_and_plot(spec, trained, tiny_data
     wf = run_workflow([spec.train, spec.evaluate, spec.rotated], run_id="evaluating",
                       **_overrides(spec, tiny_data, out))
     rot = out / "rotated"
-    assert sorted(os.listdir(rot)) == ["rotated.csv", "rotated.json", "rotated.png", "rotated_scores.npz", "rotated_summary.csv"]
+    assert sorted(os.listdir(rot)) == ["rotated.csv", "rotated.json", "rotated.png", "rotated_scores.npz",
+                                       "rotated_summary.csv"]
     with open(rot / "rotated.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 1 + len(spec.rotation_views) + spec.dims

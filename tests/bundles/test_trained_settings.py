@@ -49,7 +49,8 @@ def _infer(out, images, pred_file, **settings):
 def test_checkpoints_record_the_run_as_plain_data(trained):
     for name in ("model.pt", "last.pt"):
         record = torch.load(trained / "models" / name, weights_only=True)["record"]
-        assert record["preprocessing"]["intensity_range"] == [-1.0, 1.0] and record["preprocessing"]["field_of_view"] is None
+        preprocessing = record["preprocessing"]
+        assert preprocessing["intensity_range"] == [-1.0, 1.0] and preprocessing["field_of_view"] is None
         assert record["network"]["widths"] == TINY["widths"] and record["network"]["network_name"] == "sre_resnet18"
         assert record["network"]["num_classes"] == 2 and record["network"]["in_channels"] == 1
         assert record["training"]["learning_rate"] == 0.02 and record["training"]["batch_size"] == TINY["batch_size"]

@@ -13,22 +13,6 @@ import pytest
 from monai_sre.checkpoint import LOCK_FILE, RunLock
 
 
-@pytest.fixture
-def other_process():
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    yield proc
-    proc.kill()
-    proc.wait()
-
-
-def _lock_of(run_dir, pid, host=None):
-    import socket
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / LOCK_FILE).write_text(json.dumps({"pid": pid, "host": host or socket.gethostname(),
-                                                 "command": "python -m monai.bundle run training"}))
-
-
 def test_acquire_writes_this_process_and_release_removes_it(tmp_path):
     lock = RunLock(tmp_path / "run")
     lock.acquire()
@@ -38,8 +22,8 @@ def test_acquire_writes_this_process_and_release_removes_it(tmp_path):
     assert not (tmp_path / "run" / LOCK_FILE).exists()
 
 
-def test_a_folder_in_use_is_refused_naming_the_other_process(tmp_path, other_process):
-    _lock_of(tmp_path, other_process.pid)
+def test_a_folder_in_use_is_refused_naming_the_other_process(tmp_path, other_process, write_lock):
+    write_lock(tmp_path, other_process.pid)
     with pytest.raises(RuntimeError) as err:
         RunLock(tmp_path).acquire()
     message = str(err.value)
@@ -48,10 +32,10 @@ def test_a_folder_in_use_is_refused_naming_the_other_process(tmp_path, other_pro
     assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == other_process.pid  # left alone
 
 
-def test_the_lock_of_a_dead_process_is_taken_over_with_one_warning(tmp_path, caplog):
+def test_the_lock_of_a_dead_process_is_taken_over_with_one_warning(tmp_path, caplog, write_lock):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    _lock_of(tmp_path, dead.pid)
+    write_lock(tmp_path, dead.pid)
     with caplog.at_level(logging.WARNING):
         lock = RunLock(tmp_path)
         lock.acquire()
@@ -61,7 +45,7 @@ def test_the_lock_of_a_dead_process_is_taken_over_with_one_warning(tmp_path, cap
     lock.release()
 
 
-def test_a_lock_on_another_machine_is_refused(tmp_path):
-    _lock_of(tmp_path, 1, host="elsewhere")
+def test_a_lock_on_another_machine_is_refused(tmp_path, write_lock):
+    write_lock(tmp_path, 1, host="elsewhere")
     with pytest.raises(RuntimeError, match="in use by process 1 on elsewhere"):
         RunLock(tmp_path).acquire()

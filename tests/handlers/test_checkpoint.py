@@ -263,5 +263,6 @@ def test_a_legacy_settings_record_is_checked_on_what_it_holds(tmp_path, caplog):
         _resumed(tmp_path / "legacy8.pt", {"model": net, "optimizer": opt, "record": _record()})
     caplog.clear()
     with caplog.at_level("WARNING"):
-        assert _resumed(tmp_path / "legacy4.pt", {"model": net, "optimizer": opt, "record": _record()}).resumed_epoch == 1
+        resumed = _resumed(tmp_path / "legacy4.pt", {"model": net, "optimizer": opt, "record": _record()})
+    assert resumed.resumed_epoch == 1
     assert len([r for r in caplog.records if "records only the network" in r.getMessage()]) == 1

@@ -134,7 +134,8 @@ def _cosine_run(ckpt, epochs, extend=True):
     objs = {"model": net, "optimizer": opt, "lr_scheduler": schedule.lr_scheduler}
     ResumeFromCheckpoint(str(ckpt / "last.pt"), objs, engine_key="trainer").attach(trainer)
     schedule.attach(trainer)  # after the resume, as in the bundles' train.json
-    SRECheckpointSaver(str(ckpt), objs, save_interval=1, interval_filename="last.pt", engine_key="trainer").attach(trainer)
+    saver = SRECheckpointSaver(str(ckpt), objs, save_interval=1, interval_filename="last.pt", engine_key="trainer")
+    saver.attach(trainer)
     trainer.run([0], max_epochs=epochs)
     return lrs, schedule
 

@@ -1,10 +1,14 @@
-"""Switches given on the bundle command line: ``--augment false`` is the string "false", and must mean False."""
+"""Switches given on the bundle command line: ``--augment false`` is the string "false", and must mean False; a
+mistyped ``--epoch`` is refused, naming ``--epochs``."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from monai_sre.workflows import as_bool
+from monai_sre.workflows import as_bool, check_switches
 
 ACCEPTED = [(True, True), (False, False), ("true", True), ("false", False), ("TRUE", True), ("False", False),
             (" false ", False)]
@@ -21,3 +25,37 @@ def test_anything_else_is_refused_naming_the_id_and_the_value(given):
     with pytest.raises(ValueError) as err:
         as_bool(given, "progress_bar")
     assert str(err.value) == f"progress_bar must be true or false (any case), got {given!r}."
+
+
+BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "sre_r3d"
+
+
+@pytest.mark.parametrize("argv", [
+    ["--epochs", "1", "--learning_rate=0.5"],
+    ["--train#dataloader#pin_memory", "True"],  # a new argument of an existing component
+    ["--validate#evaluator#amp", "False", "--config_file", "x.json", "--logging_file", "False"],
+    ["--ckpt_path", "m.pt", "--rotation_backend", "torchio"],  # ids of the evaluation overlays
+])
+def test_known_switches_pass(argv):
+    check_switches(BUNDLE, ["run", "training", *argv])
+
+
+@pytest.mark.parametrize("argv,named", [
+    (["--epoch", "1"], "--epoch (nearest: --epochs"),
+    (["--intensity_rang", "[-1,1]"], "--intensity_rang (nearest: --intensity_range"),
+    (["--train#dataloaderr#num_workers", "2"], "--train#dataloaderr#num_workers"),
+])
+def test_unknown_switches_are_named_with_the_nearest_ids(argv, named):
+    with pytest.raises(ValueError) as err:
+        check_switches(BUNDLE, ["run", "training", "--epochs", "2", *argv])
+    assert str(err.value).startswith(f"unknown switch {named}") and "bundle sre_r3d" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_only_a_monai_bundle_command_line_is_checked(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["pytest", "--epoch", "1"])
+    check_switches(BUNDLE)  # not started as python -m monai.bundle: nothing to check
+    monkeypatch.setattr(sys, "argv", [str(Path("site-packages", "monai", "bundle", "__main__.py")), "--epoch", "1"])
+    with pytest.raises(ValueError, match="unknown switch --epoch"):
+        check_switches(BUNDLE)
+    check_switches(tmp_path, ["--epoch", "1"])  # a bundle_root without configs: nothing to check against
