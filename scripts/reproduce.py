@@ -6,8 +6,12 @@ Example (CPU-budget profile, the data in ../shared/data/medmnist)::
     python scripts/reproduce.py --datasets adrenalmnist3d breastmnist --data_root ../shared/data/medmnist
     python scripts/reproduce.py --datasets breastmnist --rows sre baseline --max_epochs 2   # a quick subset
 
+    python scripts/reproduce.py --cv breastmnist=5 adrenalmnist3d=3 --output_dir runs/cv   # rank rows, test unread
+
 Re-running the same command resumes: finished (dataset, row) runs are read back, an interrupted training
-continues from its last checkpoint. ``--profile paper`` switches to the paper's setting (100 epochs, full widths).
+continues from its last checkpoint. ``--cv`` ranks the rows by K-fold cross-validation on the training and
+validation images pooled, paired image by image against ``--reference`` (see
+:mod:`monai_sre.experiments.cross_validation`); it never reads the test split. ``--profile paper`` switches to the paper's setting (100 epochs, full widths).
 The ``baseline_tta`` row evaluates the ``baseline`` row's checkpoint, so it needs that row (now or from an earlier
 run).
 """
@@ -18,7 +22,18 @@ import argparse
 import logging
 import os
 
+from monai_sre.experiments.cross_validation import cross_validate
 from monai_sre.experiments.reproduce import PROFILES, ROLES, reproduce
+
+
+def _folds(values: list[str]) -> int | dict[str, int]:
+    """``--cv K`` (every dataset) or ``--cv DATASET=K ...``."""
+    try:
+        if len(values) == 1 and "=" not in values[0]:
+            return int(values[0])
+        return {name: int(k) for name, k in (v.split("=", 1) for v in values)}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--cv takes K or DATASET=K ..., got {' '.join(values)!r}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,9 +51,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max_epochs", "--epochs", dest="epochs", type=int,
                         help="override the bundles' epochs, the most a model trains (e.g. for a quick check)")
     parser.add_argument("--widths", type=int, nargs=4, help="override the profile's stage widths")
+    parser.add_argument("--cv", nargs="+", metavar="K", help="K-fold cross-validation instead of the test split: "
+                        "one K for every dataset or DATASET=K per dataset (e.g. breastmnist=5 adrenalmnist3d=3)")
+    parser.add_argument("--reference", default="sre_rotaug", choices=ROLES,
+                        help="with --cv: the row every other row is compared with (default: sre_rotaug)")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("widths", args.widths)) if v is not None}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.cv:
+        try:
+            folds = _folds(args.cv)
+        except argparse.ArgumentTypeError as e:
+            parser.error(str(e))
+        paths = cross_validate(args.datasets, args.output_dir, folds, args.data_root, args.profile, args.seeds,
+                               args.size, overrides, args.rows, args.reference)
+        print(open(paths["md"]).read())
+        return
     paths = reproduce(args.datasets, args.output_dir, args.data_root, args.profile, args.seeds, args.size, overrides,
                       args.rows)
     print(open(paths["md"]).read())

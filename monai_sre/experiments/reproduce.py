@@ -1,9 +1,11 @@
 """Reproduce the SRE-Conv paper's tables by driving the bundles, beside what one would use instead of SRE.
 
-For every dataset four rows can be run (``roles``):
+For every dataset five rows can be run (``roles``):
 
-* ``sre``: the SRE model; ``baseline``: the plain model of the same layout (the paper's two rows);
-* ``baseline_rotaug``: the plain model trained with random rotations by arbitrary angles (``rotate_augment``);
+* ``sre``: the SRE model; ``baseline``: the plain model of the same layout (the paper's two rows, trained without
+  rotations);
+* ``sre_rotaug`` / ``baseline_rotaug``: the same two models trained with random rotations by arbitrary angles
+  (``rotate_augment``);
 * ``baseline_tta``: the plain ``baseline`` checkpoint, not retrained, evaluated through test-time augmentation over
   the grid rotations (``configs/evaluate_tta.json``, :class:`monai_sre.utils.GridTTA`).
 
@@ -98,17 +100,20 @@ PROFILES: dict[str, dict[int, dict[str, Any]]] = {
 # settings it adds ("settings"), its folder suffix and table label, its evaluation overlays ("evaluate"), the folder
 # its rotated sweep writes to ("sweep"), and the role whose trained checkpoint it evaluates instead of training its own
 # ("reuses").
-ROLES = ("sre", "baseline", "baseline_rotaug", "baseline_tta")
+ROLES = ("sre", "sre_rotaug", "baseline", "baseline_rotaug", "baseline_tta")
 _EVALUATE = ("evaluate.json", "evaluate_rotated.json")
+# Every trained row sets ``rotate_augment`` itself, so a row means the same recipe whatever the bundle's default is.
 _ROLE_SPECS: dict[str, dict[str, Any]] = {
-    "sre": {"model": "sre"},
-    "baseline": {"model": "baseline"},
+    "sre": {"model": "sre", "settings": {"rotate_augment": False}},
+    "sre_rotaug": {"model": "sre", "settings": {"rotate_augment": True}, "suffix": "_rotaug", "label": " + rot. aug."},
+    "baseline": {"model": "baseline", "settings": {"rotate_augment": False}},
     "baseline_rotaug": {"model": "baseline", "settings": {"rotate_augment": True}, "suffix": "_rotaug",
                         "label": " + rot. aug."},
-    "baseline_tta": {"model": "baseline", "suffix": "_tta", "label": " + TTA",
+    "baseline_tta": {"model": "baseline", "settings": {"rotate_augment": False}, "suffix": "_tta", "label": " + TTA",
                      "evaluate": _EVALUATE + ("evaluate_tta.json",), "sweep": "rotated_tta", "reuses": "baseline"},
 }
-_LINESTYLES = {"sre": "-", "baseline": "--", "baseline_rotaug": ":", "baseline_tta": "-."}
+_LINESTYLES = {"sre": "-", "sre_rotaug": (0, (5, 1)), "baseline": "--", "baseline_rotaug": ":",
+               "baseline_tta": "-."}
 _SPATIAL_DIMS = {"breastmnist": 2, "adrenalmnist3d": 3}
 
 
@@ -428,6 +433,8 @@ def _ttests(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     datasets = sorted({r["dataset"] for r in results})
     tests = []
     comparisons = [(f"SRE vs baseline, {c}", ("sre", c), ("baseline", c)) for c in ("Orig.", "Rot.", "Ref.")]
+    comparisons += [(f"SRE + rot. aug. vs baseline + rot. aug., {c}", ("sre_rotaug", c), ("baseline_rotaug", c))
+                    for c in ("Orig.", "Rot.", "Ref.")]
     comparisons += [("SRE Orig. vs SRE Rot.", ("sre", "Orig."), ("sre", "Rot.")),
                     ("baseline Orig. vs baseline Rot.", ("baseline", "Orig."), ("baseline", "Rot."))]
     for name, (ra, ca), (rb, cb) in comparisons:

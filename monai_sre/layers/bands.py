@@ -21,13 +21,21 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["BASIS_NORMS", "default_num_bands", "band_index", "band_basis", "band_sizes", "expand_kernel"]
+__all__ = ["BASIS_NORMS", "PROFILES", "default_num_bands", "band_index", "band_basis", "band_sizes", "expand_kernel"]
 
 #: how the band masks are scaled: ``"orthonormal"`` divides mask ``b`` by ``sqrt(n_b)`` (its tap
 #: count), ``"none"`` keeps the 0/1 indicator masks of the original SRE-Conv
 BASIS_NORMS = ("orthonormal", "mean", "none")
 
+#: how a tap's weight depends on its distance from the centre: ``"hard"`` gives every tap to one band (the
+#: original SRE-Conv); the others are smoother functions of the radius, each still a function of the distance alone
+#: (so every grid symmetry is kept): ``"partial"`` splits a tap between bands by the share of its cell (supersampled)
+#: in each band, ``"linear"`` interpolates linearly between the two nearest band radii, ``"gaussian"`` weights band
+#: ``b`` by a Gaussian of ``d - b w`` with standard deviation ``w / 2`` (Gaussian-smoothed rings)
+PROFILES = ("hard", "partial", "linear", "gaussian")
+
 _EPS = 1e-9
+_SUPERSAMPLE = 8  # points per axis and tap of the "partial" profile
 
 
 def _normalise(kernel_size: Sequence[int] | int, spacing: Sequence[float] | float | None, spatial_dims: int | None):
@@ -126,6 +134,38 @@ def band_index(
     return index
 
 
+def _soft_masks(index: torch.Tensor, ks: tuple[int, ...], sp: tuple[float, ...], nb: int, circular: bool,
+                profile: str) -> torch.Tensor:
+    """``(nb, *ks)`` band weights of every tap for a smooth ``profile`` (see :data:`PROFILES`)."""
+    radius = max((k // 2) * s for k, s in zip(ks, sp))
+    if radius == 0.0 or nb == 1:
+        return (index >= 0).to(torch.float64).unsqueeze(0)
+    width = radius / (nb - 1)
+    centres = torch.arange(nb, dtype=torch.float64) * width
+    coords = [(torch.arange(k, dtype=torch.float64) - k // 2) * s for k, s in zip(ks, sp)]
+    if profile == "partial":  # each tap's cell sampled on a regular sub-grid
+        offsets = (torch.arange(_SUPERSAMPLE, dtype=torch.float64) + 0.5) / _SUPERSAMPLE - 0.5
+        coords = [(c.view(-1, 1) + offsets.view(1, -1) * s).flatten() for c, s in zip(coords, sp)]
+    dist = torch.sqrt(sum(g * g for g in torch.meshgrid(*coords, indexing="ij")))
+    if profile == "partial":
+        band = torch.floor(dist / width + 0.5 + _EPS).long()
+        band = torch.where(band > nb - 1, torch.full_like(band, -1 if circular else nb - 1), band)
+        weights = torch.stack([(band == b).to(torch.float64) for b in range(nb)])
+        for axis, k in enumerate(ks):  # average the sub-samples of each tap
+            weights = weights.unflatten(axis + 1, (k, _SUPERSAMPLE)).mean(axis + 2)
+        return weights
+    offset = dist.unsqueeze(0) - centres.view(-1, *([1] * len(ks)))
+    if profile == "linear":
+        weights = (1.0 - offset.abs() / width).clamp_min(0.0)
+        if not circular:  # taps beyond the last band radius (the box corners) keep its weight
+            weights[-1] = torch.where(offset[-1] > 0, torch.ones_like(offset[-1]), weights[-1])
+        return weights
+    weights = torch.exp(-0.5 * (offset / (0.5 * width)) ** 2)  # gaussian
+    if circular:
+        weights = weights * (dist <= radius * (1 + _EPS) + 0.5 * width).to(torch.float64)
+    return weights
+
+
 def band_basis(
     kernel_size: Sequence[int] | int,
     num_bands: int | None = None,
@@ -135,6 +175,7 @@ def band_basis(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
     norm: str = "none",
+    profile: str = "hard",
 ) -> torch.Tensor:
     """Band masks of shape ``(num_bands, *kernel_size)``; see :func:`band_index`.
 
@@ -143,17 +184,37 @@ def band_basis(
     ``K = sum_b W_b M_b`` then has ``||K|| = ||W||``, and a gradient step on ``W`` moves ``K`` by the
     orthogonal projection of the dense kernel's gradient onto the symmetric kernels, whatever the
     band sizes (with indicator masks band ``b`` moves ``n_b`` times faster per tap).
+
+    ``profile`` (:data:`PROFILES`) makes the masks smoother functions of the radius; for a soft mask
+    ``"orthonormal"`` divides by its Euclidean norm and ``"mean"`` by its sum (the same as above for
+    0/1 masks). Every profile is a function of the distance alone, so the kernel keeps every symmetry
+    of the grid.
     """
     if norm not in BASIS_NORMS:
         raise ValueError(f"norm must be one of {BASIS_NORMS}, got {norm!r}.")
-    index = band_index(kernel_size, num_bands, spacing, circular, spatial_dims)
-    nb = int(index.max().item()) + 1
-    bands = torch.arange(nb).view(-1, *([1] * index.ndim))
-    masks = (index.unsqueeze(0) == bands).to(torch.float64)
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}.")
+    if profile == "hard":
+        index = band_index(kernel_size, num_bands, spacing, circular, spatial_dims)
+        nb = int(index.max().item()) + 1
+        bands = torch.arange(nb).view(-1, *([1] * index.ndim))
+        masks = (index.unsqueeze(0) == bands).to(torch.float64)
+    else:  # a smooth profile fills bands that no tap's centre rounds to, so more bands than radii are allowed
+        ks, sp = _normalise(kernel_size, spacing, spatial_dims)
+        nb = default_num_bands(ks) if num_bands is None else num_bands
+        if isinstance(nb, bool) or not isinstance(nb, int) or nb < 1:
+            raise ValueError(f"num_bands must be an int >= 1 (or None for the default), got {num_bands!r}.")
+        index = band_index(ks, min(nb, default_num_bands(ks)), sp, circular)  # the support (-1: dropped)
+        masks = _soft_masks(index, ks, sp, nb, circular, profile)
+        empty = [b for b in range(nb) if masks[b].abs().sum() <= _EPS]
+        if empty:
+            raise ValueError(f"num_bands={nb} leaves band(s) {empty} empty for kernel_size={ks} with "
+                             f"profile={profile!r}: use fewer bands.")
+    shape = (-1, *([1] * len(masks.shape[1:])))
     if norm == "orthonormal":
-        masks = masks / masks.flatten(1).sum(1).sqrt().view(-1, *([1] * index.ndim))
+        masks = masks / masks.flatten(1).square().sum(1).sqrt().view(shape)
     elif norm == "mean":
-        masks = masks / masks.flatten(1).sum(1).view(-1, *([1] * index.ndim))
+        masks = masks / masks.flatten(1).sum(1).view(shape)
     return masks.to(dtype=dtype, device=device)
 
 

@@ -13,7 +13,8 @@ from monai_sre.experiments import reproduce as rp
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "bundles"))
 from bundle_utils import TINY, load_script, make_tiny_medmnist  # noqa: E402
 
-_SUFFIX = {"sre": "", "baseline": "", "baseline_rotaug": " + rot. aug.", "baseline_tta": " + TTA"}
+_SUFFIX = {"sre": "", "sre_rotaug": " + rot. aug.", "baseline": "", "baseline_rotaug": " + rot. aug.",
+           "baseline_tta": " + TTA"}
 
 
 def _fake_result(dataset, role, orig, rot, ref, seed=0, loss=0.3, majority=0.5, epochs=None, stopped=None):
@@ -35,29 +36,32 @@ def _fake_result(dataset, role, orig, rot, ref, seed=0, loss=0.3, majority=0.5, 
     }
 
 
-def test_plan_runs_gives_four_rows_per_dataset():
+def test_plan_runs_gives_five_rows_per_dataset():
     runs = rp.plan_runs(["adrenalmnist3d", "breastmnist"], "cpu", {"epochs": 2})
     assert [(r["dataset"], r["role"], r["model"], r["bundle"]) for r in runs] == [
-        ("adrenalmnist3d", "sre", "sre_r3d_18", "sre_r3d"), ("adrenalmnist3d", "baseline", "r3d_18", "sre_r3d"),
+        ("adrenalmnist3d", "sre", "sre_r3d_18", "sre_r3d"), ("adrenalmnist3d", "sre_rotaug", "sre_r3d_18", "sre_r3d"),
+        ("adrenalmnist3d", "baseline", "r3d_18", "sre_r3d"),
         ("adrenalmnist3d", "baseline_rotaug", "r3d_18", "sre_r3d"),
         ("adrenalmnist3d", "baseline_tta", "r3d_18", "sre_r3d"),
-        ("breastmnist", "sre", "sre_resnet18", "sre_r18"), ("breastmnist", "baseline", "resnet18", "sre_r18"),
+        ("breastmnist", "sre", "sre_resnet18", "sre_r18"), ("breastmnist", "sre_rotaug", "sre_resnet18", "sre_r18"),
+        ("breastmnist", "baseline", "resnet18", "sre_r18"),
         ("breastmnist", "baseline_rotaug", "resnet18", "sre_r18"),
         ("breastmnist", "baseline_tta", "resnet18", "sre_r18"),
     ]
     assert all(r["settings"]["epochs"] == 2 for r in runs)
     by_role = {r["role"]: r for r in runs if r["dataset"] == "breastmnist"}
-    # each row has its own folder; only the rotation-augmented one trains with rotations
+    # each row has its own folder; every row sets the rotation switch itself, whatever the bundle's default
     assert len({r["name"] for r in runs}) == len(runs)
     assert by_role["baseline"]["name"] == "breastmnist_resnet18"  # the folder of earlier reproductions
-    assert [role for role, r in by_role.items() if r["settings"].get("rotate_augment")] == ["baseline_rotaug"]
+    assert {role: r["settings"]["rotate_augment"] for role, r in by_role.items()} == {
+        "sre": False, "sre_rotaug": True, "baseline": False, "baseline_rotaug": True, "baseline_tta": False}
     # the TTA row reuses the plain baseline and evaluates through evaluate_tta.json into its own sweep folder
     tta = by_role["baseline_tta"]
     assert tta["reuses"] == by_role["baseline"]["name"] and tta["sweep"] == "rotated_tta"
     assert tta["evaluate"] == ["evaluate.json", "evaluate_rotated.json", "evaluate_tta.json"]
     assert all(r["reuses"] is None for role, r in by_role.items() if role != "baseline_tta")
     paper = rp.plan_runs(["breastmnist"], "paper")
-    assert paper[0]["settings"] == {"overlay": "paper_profile.json", "batch_size": 128}
+    assert paper[0]["settings"] == {"overlay": "paper_profile.json", "batch_size": 128, "rotate_augment": False}
     subset = rp.plan_runs(["breastmnist"], "cpu", roles=["baseline_tta", "sre"])
     assert [r["role"] for r in subset] == ["sre", "baseline_tta"]  # always in the order of ROLES
 

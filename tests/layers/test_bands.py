@@ -118,3 +118,31 @@ def test_basis_is_one_hot_and_expands():
     kernel = expand_kernel(weight, basis)
     index = band_index((5, 5))
     assert torch.equal(kernel, weight[:, :, index])
+
+
+@pytest.mark.parametrize("spatial_dims, kernel_size", [(2, 7), (3, 5)])
+@pytest.mark.parametrize("profile", ["partial", "linear", "gaussian"])
+@pytest.mark.parametrize("circular", [False, True])
+def test_smooth_profiles_keep_every_grid_symmetry_and_split_taps(spatial_dims, kernel_size, profile, circular):
+    basis = band_basis(kernel_size, spatial_dims=spatial_dims, profile=profile, circular=circular,
+                       dtype=torch.float64)
+    hard = band_basis(kernel_size, spatial_dims=spatial_dims, circular=circular, dtype=torch.float64)
+    assert basis.shape == hard.shape
+    for g in grid_symmetries(spatial_dims):
+        assert torch.equal(g(basis.unsqueeze(0))[0], basis)
+    assert not torch.equal(basis, hard)  # smoother than the hard masks ...
+    total = basis.sum(0)
+    if profile != "gaussian" and not circular:  # ... and a partition of every tap between bands
+        torch.testing.assert_close(total, torch.ones_like(total))
+    elif profile != "gaussian":  # circular: what lies beyond the outer band fades out
+        assert total.max() <= 1 + 1e-12 and total[(slice(1, -1),) * spatial_dims].min() > 0
+    unit = band_basis(kernel_size, spatial_dims=spatial_dims, profile=profile, circular=circular,
+                      dtype=torch.float64, norm="orthonormal")
+    torch.testing.assert_close(unit.flatten(1).norm(dim=1), torch.ones(len(unit), dtype=torch.float64))
+
+
+def test_profile_and_soft_band_count_errors_name_the_argument():
+    with pytest.raises(ValueError, match="profile"):
+        band_basis(3, spatial_dims=2, profile="smooth")
+    with pytest.raises(ValueError, match="empty"):
+        band_basis(7, 7, spatial_dims=2, profile="linear")
