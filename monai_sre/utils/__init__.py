@@ -1,6 +1,6 @@
 """Equivariance checks and model conversion helpers."""
 
-from .convert import SREConversionError, convert_to_sre
+from .convert import ConversionReport, SREConversionError, SREConversionWarning, convert_to_sre
 from .export import SREExportError, export_to_conv
 from .io import atomic_path, atomic_write
 from .plots import plot_sweep
@@ -10,9 +10,11 @@ from .trainability import ActivationRecorder, layer_statistics, tracked_layers
 
 __all__ = [
     "ActivationRecorder",
+    "ConversionReport",
     "GridSymmetry",
     "GridTTA",
     "SREConversionError",
+    "SREConversionWarning",
     "SREExportError",
     "atomic_path",
     "atomic_write",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,8 +21,9 @@ from monai.networks.nets.basic_unet import UpCat
 from monai_sre.blocks.sre_conv import SREConv, SREConvBase, SREConvTranspose
 from monai_sre.blocks.sre_even_conv import SREEvenConv
 from monai_sre.blocks.sre_resample import SREPool
+from monai_sre.utils.audit import WALK, audit
 
-__all__ = ["SREConversionError", "convert_to_sre"]
+__all__ = ["ConversionReport", "SREConversionError", "SREConversionWarning", "convert_to_sre"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,10 @@ _ZERO_PADS = (nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d, nn.ZeroPad1d
 _NOT_SYMMETRIC = (nn.PixelShuffle, nn.PixelUnshuffle, nn.Unfold, nn.Fold, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d)
 
 
+class SREConversionWarning(UserWarning):
+    """``convert_to_sre(strict=False)`` left modules that are not equivariant (one warning per call)."""
+
+
 class SREConversionError(ValueError):
     """:func:`convert_to_sre` met modules it cannot make exactly equivariant (``strict=True``).
 
@@ -48,8 +54,8 @@ class SREConversionError(ValueError):
         self.problems = list(problems)
         lines = "\n".join(f"  {name}: {reason}" for name, reason in self.problems)
         super().__init__(
-            f"convert_to_sre: {len(self.problems)} module(s) cannot be made exactly equivariant "
-            f"(pass strict=False to convert the rest and keep these as they are):\n{lines}"
+            f"convert_to_sre: {len(self.problems)} module(s) cannot be made equivariant to the grid symmetries "
+            f"(strict=False converts the rest, keeps these as they are and reports them):\n{lines}"
         )
 
 
@@ -105,6 +111,26 @@ def _isotropic(*geometry) -> bool:
     return all(len(set(g)) == 1 for g in geometry)
 
 
+@dataclass
+class ConversionReport:
+    """What one :func:`convert_to_sre` call did (``return_report=True``).
+
+    Attributes:
+        replaced: one line per rebuilt module, ``"name: old -> new"``.
+        non_equivariant: ``[(name, reason), ...]`` for every module (or tensor) left as it was because no SRE
+            layer can make it equivariant; empty when the converted network is exactly equivariant as far as its
+            modules go.
+    """
+
+    replaced: list[str] = field(default_factory=list)
+    non_equivariant: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def equivariant(self) -> bool:
+        """``True`` when no module was left non-equivariant."""
+        return not self.non_equivariant
+
+
 def convert_to_sre(
     model: nn.Module,
     num_bands: int | None = None,
@@ -113,9 +139,18 @@ def convert_to_sre(
     pool: str = "avg",
     inplace: bool = False,
     strict: bool = True,
+    return_report: bool = False,
     **sre_kwargs,
-) -> nn.Module:
-    """Make any PyTorch / MONAI network exactly equivariant to the grid symmetries.
+) -> nn.Module | tuple[nn.Module, ConversionReport]:
+    """Rebuild a PyTorch / MONAI network so that it commutes exactly with the grid symmetries, or say why not.
+
+    The grid symmetries are the 90-degree rotations and flips of the voxel grid (8 in 2D, 48 in 3D). Every module
+    is accounted for (:mod:`monai_sre.utils.audit`): it is equivariant as it is, made equivariant here, or it
+    cannot be made equivariant (attention over patch tokens, position embeddings, ``Linear`` over flattened
+    positions, patch embeddings and patch merging, pixel shuffle, anisotropic geometry, one-sided padding, modules
+    of unknown types holding their own multi-axis tensors). With ``strict`` the last kind raises
+    :class:`SREConversionError` naming each by its qualified name with the reason; otherwise they are kept as they
+    are, one warning lists them, and ``return_report=True`` returns them.
 
     Kernels:
 
@@ -139,9 +174,11 @@ def convert_to_sre(
     * MONAI's ``UpCat`` (BasicUNet) pads its upsampled features on one side at odd sizes; it
       resizes them symmetrically instead.
 
-    Adaptive pooling, interpolation with integer factors, normalisation and pointwise layers
-    commute with the symmetries as they are. Functional code inside a ``forward`` cannot be seen;
-    check a converted network with :func:`~monai_sre.utils.equivariance.equivariance_error`.
+    What is guaranteed: when the conversion raises nothing, every *module* of the result commutes with the grid
+    symmetries, so the network does too unless code inside some ``forward`` breaks it (a reshape of positions
+    into features, a fixed coordinate grid, a one-sided ``F.pad``): such code is not a module and cannot be seen.
+    Every MONAI network class is checked this way in the test suite (``docs/conversion.md`` lists the outcomes);
+    check others with :func:`~monai_sre.utils.equivariance.equivariance_error`.
 
     Weights are freshly initialised (band weights cannot represent an arbitrary kernel). Every
     change is logged at INFO level on ``monai_sre.utils.convert``.
@@ -151,43 +188,50 @@ def convert_to_sre(
         num_bands, spacing, circular: passed to every :class:`SREConv` / :class:`SREConvTranspose`.
         pool: ``"avg"`` or ``"max"``, the window reduction in front of "same"-padded strided convolutions.
         inplace: modify ``model`` itself.
-        strict: raise :class:`SREConversionError` naming every module that cannot be made exact
-            (anisotropic geometry, asymmetric padding with no convolution to absorb it, pixel
-            shuffles, ...). With ``False`` those are logged as warnings and left as they are.
+        strict: raise :class:`SREConversionError` naming every module that cannot be made equivariant. With
+            ``False`` those are left as they are (one ``SREConversionWarning`` names them) and the rest is converted.
+        return_report: return ``(model, ConversionReport)`` instead of the model alone.
         sre_kwargs: further keyword arguments for the SRE layers.
 
     Returns:
-        The converted model.
+        The converted model, or ``(model, report)`` with ``return_report``.
 
     Raises:
         ValueError: bad ``pool``.
-        SREConversionError: ``strict`` and some module cannot be made exact.
+        TypeError: ``strict`` or ``return_report`` is not a bool.
+        SREConversionError: ``strict`` and some module cannot be made equivariant.
 
     Example::
 
         >>> net = convert_to_sre(monai.networks.nets.UNet(3, 1, 2, channels=(8, 16, 32), strides=(2, 2)))
-        >>> equivariance_error(net.eval(), torch.randn(1, 1, 16, 16, 16)) < 1e-4
+        >>> equivariance_error(net.eval(), torch.randn(1, 1, 16, 16, 16)) < 1e-5
         True
+        >>> vit, report = convert_to_sre(UNETR(1, 2, img_size=32, feature_size=8, hidden_size=96, mlp_dim=192,
+        ...                                    num_heads=4), strict=False, return_report=True)
+        >>> report.non_equivariant[0]
+        ('vit.patch_embedding.patch_embeddings', 'patch embedding: cuts the grid into patches ...')
     """
     if pool not in ("avg", "max"):
         raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}.")
-    if not isinstance(strict, bool):
-        raise TypeError(f"strict must be a bool, got {type(strict).__name__} {strict!r}.")
+    for name, flag in (("strict", strict), ("return_report", return_report)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}.")
     target = model if inplace else copy.deepcopy(model)
     run = _Conversion(options={"num_bands": num_bands, "spacing": spacing, "circular": circular, **sre_kwargs}, pool=pool)
-    root = run.convert(type(target).__name__, target)
+    root = run.visit(type(target).__name__, target, None, root=True)
     if root is not None:
         target = root
-    else:
-        run.walk(target, "")
     if run.problems:
         if strict:
             raise SREConversionError(run.problems)
-        for name, reason in run.problems:
-            logger.warning("convert_to_sre: %s left as it is: %s.", name, reason)
+        names = ", ".join(name for name, _ in run.problems)
+        warnings.warn(f"convert_to_sre(strict=False): {len(run.problems)} module(s) stay non-equivariant: {names}.",
+                      SREConversionWarning, stacklevel=2)
     for line in run.changed:
         logger.info("convert_to_sre: %s", line)
     logger.info("convert_to_sre: replaced %d layer(s).", len(run.changed))
+    if return_report:
+        return target, ConversionReport(list(run.changed), list(run.problems))
     return target
 
 
@@ -202,22 +246,32 @@ class _Conversion:
     #: convolution name -> per-axis total padding of the asymmetric padding layer merged into it
     merged: dict[str, list[int]] = field(default_factory=dict)
 
-    def convert(self, name: str, m: nn.Module) -> nn.Module | None:
-        """The replacement of ``m``, or ``None`` to keep it (and look inside it)."""
+    def convert(self, name: str, m: nn.Module) -> tuple[bool, nn.Module | None]:
+        """``(handled, replacement)``: whether a converter or check owns ``m``, and what replaces it (``None``: kept)."""
         converter = _CONVERTERS.get(type(m)) or next((_CHECKS[c] for c in type(m).__mro__ if c in _CHECKS), None)
-        return None if converter is None else converter(self, name, m)
+        return (False, None) if converter is None else (True, converter(self, name, m))
+
+    def visit(self, name: str, m: nn.Module, previous: nn.Module | None, root: bool = False) -> nn.Module | None:
+        """Convert, or audit and walk into, one module; returns its replacement or ``None`` to keep it."""
+        handled, new = self.convert(name, m)
+        if handled:
+            return new
+        kind, problems = audit("" if root else name, m, previous)
+        self.problems += [(key or name, reason) for key, reason in problems]  # the root is named by its type
+        if kind == WALK:
+            self.walk(m, "" if root else name)
+        return None
 
     def walk(self, module: nn.Module, prefix: str) -> None:
         """Replace the children of ``module`` in place, depth first."""
         for child_name, new in self._merge_pads(module, prefix).items():
             setattr(module, child_name, new)
+        previous = None
         for child_name, child in list(module.named_children()):
-            full = f"{prefix}.{child_name}" if prefix else child_name
-            new = self.convert(full, child)
+            new = self.visit(f"{prefix}.{child_name}" if prefix else child_name, child, previous)
             if new is not None:
                 setattr(module, child_name, new)
-            else:
-                self.walk(child, full)
+            previous = child
 
     def _merge_pads(self, parent: nn.Module, prefix: str) -> dict[str, nn.Module]:
         """Merge asymmetric padding layers of ``parent`` into their convolutions; returns replacements."""

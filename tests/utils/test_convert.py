@@ -11,7 +11,7 @@ from monai.networks.nets import resnet18
 from monai_sre import SREConv, SREConvTranspose, convert_to_sre, equivariance_error
 from monai_sre.blocks.sre_conv import set_algorithm
 from monai_sre.utils import GridSymmetry, grid_symmetries
-from monai_sre.utils.convert import SREConversionError
+from monai_sre.utils.convert import SREConversionError, SREConversionWarning
 from monai_sre.blocks.sre_even_conv import SREEvenConv
 from monai_sre.blocks.sre_resample import SREPool
 
@@ -169,18 +169,63 @@ class _Shuffler(nn.Module):
         return self.head(self.pad(self.shuffle(self.conv(x))))
 
 
-def test_strict_names_every_module_that_cannot_be_exact(caplog):
+def test_strict_names_every_module_that_cannot_be_exact():
     with pytest.raises(SREConversionError, match="shuffle: PixelShuffle") as info:
         convert_to_sre(_Shuffler())
     names = [n for n, _ in info.value.problems]
-    assert names == ["pad", "head", "shuffle"] or sorted(names) == ["head", "pad", "shuffle"]
+    assert sorted(names) == ["head", "pad", "shuffle"]
     assert "asymmetric padding" in str(info.value) and "anisotropic" in str(info.value)
-    with caplog.at_level(logging.WARNING, logger="monai_sre.utils.convert"):
-        sre = convert_to_sre(_Shuffler(), strict=False)
-    assert sum("left as it is" in r.message for r in caplog.records) == 3
+    with pytest.warns(SREConversionWarning, match="3 module") as caught:
+        sre, report = convert_to_sre(_Shuffler(), strict=False, return_report=True)
+    assert len(caught) == 1  # one warning for the call, naming all three
+    assert report.non_equivariant == info.value.problems and not report.equivariant
+    assert any("conv: Conv2d" in line for line in report.replaced)
     assert isinstance(sre.conv, SREConv) and isinstance(sre.head, nn.Conv2d) and isinstance(sre.pad, nn.ConstantPad2d)
     with pytest.raises(TypeError, match="strict"):
         convert_to_sre(_Shuffler(), strict="no")
+    with pytest.raises(TypeError, match="return_report"):
+        convert_to_sre(_Shuffler(), strict=False, return_report=1)
+
+
+class _PositionWeighted(nn.Module):
+    """A custom layer with a weight per position, which no conversion can see through."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.per_position = nn.Parameter(torch.randn(1, 2, 8, 8))
+
+    def forward(self, x):
+        return self.conv(x) * self.per_position
+
+
+def test_unknown_module_with_its_own_spatial_weights_is_refused_and_its_children_still_converted():
+    with pytest.raises(SREConversionError, match=r"per_position: _PositionWeighted is not known"):
+        convert_to_sre(nn.Sequential(_PositionWeighted()))
+    with pytest.warns(SREConversionWarning):
+        sre, report = convert_to_sre(nn.Sequential(_PositionWeighted()), strict=False, return_report=True)
+    assert [name for name, _ in report.non_equivariant] == ["0.per_position"]
+    assert isinstance(sre[0].conv, SREConv)
+    # a per-channel tensor is fine
+    layer = _PositionWeighted()
+    layer.per_position = nn.Parameter(torch.randn(1, 2, 1, 1))
+    _, report = convert_to_sre(layer, return_report=True)
+    assert report.equivariant
+
+
+def test_readme_unetr_is_refused_naming_its_patch_and_position_embeddings_and_attention():
+    from monai.networks.nets import UNETR
+
+    net = UNETR(1, 2, img_size=32, feature_size=8, hidden_size=96, mlp_dim=192, num_heads=4)
+    with pytest.raises(SREConversionError) as info:
+        convert_to_sre(net)
+    names = [name for name, _ in info.value.problems]
+    assert names[:2] == ["vit.patch_embedding.patch_embeddings", "vit.patch_embedding.position_embeddings"]
+    assert names[2:] == [f"vit.blocks.{i}.attn" for i in range(12)]
+    with pytest.warns(SREConversionWarning):
+        sre, report = convert_to_sre(net, strict=False, return_report=True)
+    assert [name for name, _ in report.non_equivariant] == names
+    assert isinstance(sre.encoder1.layer.conv1.conv, SREConv)  # the convolutional decoder and encoders are converted
 
 
 def test_asymmetric_padding_merged_into_the_next_convolution():
