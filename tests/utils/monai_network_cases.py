@@ -233,7 +233,7 @@ def render_table() -> str:
     for case in sorted(CASES, key=lambda c: c.name.lower()):
         dims = " / ".join(f"{d}D" for d in case.dims)
         if case.refused_by:
-            outcome = "refused: `SREConversionError` names " + ", ".join(case.refused_by)
+            outcome = "refused; the error gives, among its reasons: " + "; ".join(f"*{r}*" for r in case.refused_by)
         else:
             outcome = "exactly equivariant after conversion"
         also = f" (also {', '.join(case.covers)})" if case.covers else ""
