@@ -1,8 +1,11 @@
-"""Model surgery: plain convolutions to SRE convolutions and back.
+"""Model surgery: plain convolutions to SRE convolutions.
 
 :func:`convert_to_sre` turns a network into one that commutes exactly with the grid symmetries
 (90-degree rotations and flips: 8 in 2D, 48 in 3D) at every input size: kernels become
-symmetric, and every down- and upsampling is laid out symmetrically on the grid.
+symmetric, and every down- and upsampling is laid out symmetrically on the grid. The modules it
+does not rebuild are judged by :func:`monai_sre.utils.audit.audit`; what no SRE layer can make
+equivariant is refused by name (:class:`SREConversionError`) or, with ``strict=False``, reported
+(:class:`ConversionReport`). :func:`monai_sre.utils.export.export_to_conv` goes back to plain PyTorch.
 """
 
 from __future__ import annotations
@@ -44,10 +47,11 @@ class SREConversionWarning(UserWarning):
 
 
 class SREConversionError(ValueError):
-    """:func:`convert_to_sre` met modules it cannot make exactly equivariant (``strict=True``).
+    """:func:`convert_to_sre` met modules that no SRE layer can make equivariant (``strict=True``).
 
     Attributes:
-        problems: ``[(module_name, reason), ...]``.
+        problems: ``[(qualified_name, reason), ...]``, one per module (or parameter) in the order met; the names
+            are those of ``model.named_modules()`` / ``named_parameters()`` (the model's class name for the root).
     """
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:

@@ -114,16 +114,17 @@ def _pool_graph(m: SREPool | SREAvgPool) -> torch.fx.GraphModule:
     return _graph(_Function(functools.partial(symmetric_pool, **geometry)), "SymmetricPool")
 
 
+def _smooth(x: torch.Tensor, kernel: torch.Tensor, padding: list[int]) -> torch.Tensor:
+    """:class:`GaussianSmoothing` without its input check: every channel convolved with the fixed kernel."""
+    ones = [1] * len(padding)
+    flat = x.flatten(0, 1).unsqueeze(1)
+    out = torch.convolution(flat, kernel.to(x.dtype), None, ones, padding, ones, False, [0] * len(ones), 1)
+    return out.reshape(x.shape)
+
+
 def _smoothing_graph(m: GaussianSmoothing) -> torch.fx.GraphModule:
-    ones, padding = [1] * m.spatial_dims, list(m.padding)
-
-    def smooth(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-        flat = x.flatten(0, 1).unsqueeze(1)
-        out = torch.convolution(flat, kernel.to(x.dtype), None, ones, padding, ones, False, [0] * len(ones), 1)
-        return out.reshape(x.shape)
-
     root = _Function(lambda x: x, kernel=m.kernel.clone())
-    root.fn = lambda x: smooth(x, root.kernel)
+    root.fn = functools.partial(_smooth, kernel=root.kernel, padding=list(m.padding))
     return _graph(root, "GaussianSmoothing")
 
 
