@@ -103,8 +103,14 @@ class SRECheckpointSaver:
         self.key_metric_filename = key_metric_filename
         self.engine_key = engine_key
         self.engine: Engine | None = None
-        self.best: Checkpoint | None = None  # created by attach
-        self.pending: dict = {}  # best-checkpoint state loaded before attach
+        # built here, on every rank: Ignite's first distributed query (in DiskSaver) is a collective operation
+        self.interval = self._checkpoint(interval_filename, _epoch, "epoch") if save_interval else None
+        self.best = self._checkpoint(key_metric_filename, self._score, "key_metric") if save_key_metric else None
+
+    def _checkpoint(self, filename: str | None, score: Callable[[Engine], float], name: str) -> Checkpoint:
+        """An Ignite ``Checkpoint`` of the saved objects that keeps one file, atomically under ``filename``."""
+        return Checkpoint(self.save_dict, FixedNameDiskSaver(self.save_dir, filename), score_function=score,
+                          score_name=name, n_saved=1)
 
     def _score(self, engine: Engine) -> float:
         name = self.key_metric_name or getattr(engine.state, "key_metric_name", None)
@@ -117,23 +123,18 @@ class SRECheckpointSaver:
         self.engine = engine
         if self.engine_key is not None:
             self.save_dict.update({self.engine_key: engine, **_scaler_of(engine)})
-        if self.save_interval:
-            interval = Checkpoint(self.save_dict, FixedNameDiskSaver(self.save_dir, self.interval_filename),
-                                  score_function=lambda e: e.state.epoch, score_name="epoch", n_saved=1)
-            engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.save_interval), interval)
-        if self.save_key_metric:
-            self.best = Checkpoint(self.save_dict, FixedNameDiskSaver(self.save_dir, self.key_metric_filename),
-                                   score_function=self._score, score_name="key_metric", n_saved=1)
-            if self.pending:
-                self.best.load_state_dict(self.pending)
-            engine.add_event_handler(Events.EPOCH_COMPLETED, self.best)
+        for checkpoint, event in ((self.interval, Events.EPOCH_COMPLETED(every=self.save_interval or 1)),
+                                  (self.best, Events.EPOCH_COMPLETED)):
+            if checkpoint is not None:
+                checkpoint.to_save = dict(self.save_dict)
+                engine.add_event_handler(event, checkpoint)
 
     def state_dict(self) -> dict:
         """The best checkpoint's bookkeeping (Ignite's ``Checkpoint`` state) and the engine's ``best_metric`` and
         ``best_metric_epoch`` (MONAI evaluators); ``{}`` without a key metric."""
-        if not self.save_key_metric:
+        if self.best is None:
             return {}
-        state = dict(self.best.state_dict() if self.best is not None else self.pending)
+        state = dict(self.best.state_dict())
         engine_state = getattr(self.engine, "state", None)
         for key in _BEST_KEYS:
             if hasattr(engine_state, key):
@@ -150,8 +151,10 @@ class SRECheckpointSaver:
                 setattr(engine_state, key, int(value) if key == "best_metric_epoch" else value)
         if state and self.best is not None:
             self.best.load_state_dict(state)
-        elif state:
-            self.pending = state
+
+
+def _epoch(engine: Engine) -> int:
+    return engine.state.epoch
 
 
 def _flat(record: Any) -> Mapping | None:

@@ -90,6 +90,18 @@ def _switches(argv: Sequence[str]) -> list[str]:
     return [a[2:].split("=", 1)[0] for a in argv if a.startswith("--") and len(a) > 2]
 
 
+def _workflow_ids(argv: Sequence[str]) -> set[str]:
+    """The ids the command runs: ``run <run_id>`` and the values of ``--run_id``, ``--init_id``, ``--final_id``; such
+    an id may be defined on the command line (``run show --show "$print(@epochs)"``)."""
+    args = list(argv)
+    ids = {args[i + 1] for i, a in enumerate(args[:-1]) if a == "run" and not args[i + 1].startswith("--")}
+    for i, a in enumerate(args):
+        key, _, value = a[2:].partition("=") if a.startswith("--") else ("", "", "")
+        if key in ("run_id", "init_id", "final_id"):
+            ids.add(value or (args[i + 1] if i + 1 < len(args) else ""))
+    return ids
+
+
 def _launched_by_monai_bundle(argv: Sequence[str]) -> bool:
     return bool(argv) and Path(argv[0]).parts[-3:] == ("monai", "bundle", "__main__.py")
 
@@ -99,8 +111,9 @@ def check_switches(bundle_root: str | os.PathLike, argv: Sequence[str] | None = 
 
     MONAI adds an unknown ``--key`` to the config as a new id that nothing reads, so a mistyped switch
     (``--epoch 1``) would be ignored silently. Known are the top-level ids of the bundle's configs
-    (``configs/*.json``), ``python -m monai.bundle run``'s own arguments, and ``#`` paths into existing components
-    (``--train#dataloader#pin_memory true``: the parent ``train#dataloader`` exists).
+    (``configs/*.json``), ``python -m monai.bundle run``'s own arguments, ``#`` paths into existing components
+    (``--train#dataloader#pin_memory true``: the parent ``train#dataloader`` exists), and the id the command runs
+    (``run show --show "$print(@epochs)"``).
 
     Args:
         bundle_root: the bundle folder, whose ``configs/*.json`` define the known ids (none: nothing is checked).
@@ -118,7 +131,8 @@ def check_switches(bundle_root: str | os.PathLike, argv: Sequence[str] | None = 
     configs = _bundle_configs(bundle_root)
     if not configs:  # a bundle_root without configs/*.json: nothing to check against
         return
-    unknown = [k for k in _switches(argv) if not _known(k, configs)]
+    ran = _workflow_ids(argv)
+    unknown = [k for k in _switches(argv) if k not in ran and not _known(k, configs)]
     if not unknown:
         return
     ids = sorted({k for c in configs.values() for k in c if "#" not in k} | set(RUN_ARGUMENTS))

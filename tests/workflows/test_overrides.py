@@ -40,6 +40,13 @@ def test_known_switches_pass(argv):
     check_switches(BUNDLE, ["run", "training", *argv])
 
 
+def test_the_id_the_command_runs_may_be_defined_on_the_command_line():
+    check_switches(BUNDLE, ["run", "show", "--show", "$print(@epochs)"])
+    check_switches(BUNDLE, ["run", "--run_id", "show", "--show", "$print(@epochs)", "--init_id=setup", "--setup", "1"])
+    with pytest.raises(ValueError, match="unknown switch --show"):
+        check_switches(BUNDLE, ["run", "training", "--show", "$print(@epochs)"])
+
+
 @pytest.mark.parametrize("argv,named", [
     (["--epoch", "1"], "--epoch (nearest: --epochs"),
     (["--intensity_rang", "[-1,1]"], "--intensity_rang (nearest: --intensity_range"),
