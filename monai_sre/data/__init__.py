@@ -8,6 +8,8 @@ from .datalist import read_datalist
 from .nifti import (
     NiftiDataset,
     check_datalist,
+    file_version,
+    image_problem,
     load_datalist,
     load_error,
     nifti_dataset,
@@ -51,7 +53,9 @@ __all__ = [
     "dataset_info",
     "default_cache",
     "default_root",
+    "file_version",
     "get_dataset",
+    "image_problem",
     "load_datalist",
     "load_error",
     "make_synthetic",

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from monai.data import Dataset
 from monai.transforms import (
@@ -32,6 +33,8 @@ __all__ = [
     "load_datalist",
     "load_error",
     "check_datalist",
+    "file_version",
+    "image_problem",
     "nifti_transforms",
     "nifti_dataset",
     "NiftiDataset",
@@ -100,17 +103,66 @@ def _shape_problem(spatial_shape: Sequence[int], channels: int, expected_channel
     return None
 
 
-def _header_problem(image: str, expected_channels: int = 1) -> str | None:
-    """Check a NIfTI header (without reading the voxels): 3D, ``expected_channels`` frames."""
-    import nibabel as nib
-
-    try:
-        shape = tuple(int(n) for n in nib.load(image).shape)
-    except Exception as err:  # nibabel raises several types for unreadable files
-        return f"cannot be read as NIfTI ({type(err).__name__}: {err}); replace the file or leave it out"
+def _header_problem(img, expected_channels: int) -> str | None:
+    """Check a loaded NIfTI header (without reading the voxels): 3D, ``expected_channels`` frames."""
+    shape = tuple(int(n) for n in img.shape)
     while len(shape) > 3 and shape[-1] == 1:  # trailing singleton axes, e.g. (X, Y, Z, 1)
         shape = shape[:-1]
     return _shape_problem(shape[:3], math.prod(shape[3:]), expected_channels)
+
+
+def _voxel_problem(img) -> str | None:
+    """Read every voxel (a truncated or corrupt file fails here) and count the NaN/Inf ones."""
+    try:
+        data = np.asanyarray(img.dataobj)
+    except Exception as err:  # truncated gzip, short file, bad scaling: nibabel and numpy raise several types
+        return (f"cannot be read to the end ({type(err).__name__}: {err}): the file is truncated or corrupt; "
+                f"replace it or leave it out")
+    if data.dtype.kind not in "fc":
+        return None
+    n_bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+    if n_bad:
+        return (f"has {n_bad} NaN/Inf voxels of {data.size}: repair the file (e.g. replace NaN by the background "
+                f"value) or leave it out")
+    return None
+
+
+def file_version(path: str | os.PathLike) -> tuple[str, int, int]:
+    """``(real path, size, modification time in ns)``: the key under which a check of the file is remembered."""
+    stat = os.stat(path)
+    return os.path.realpath(path), stat.st_size, stat.st_mtime_ns
+
+
+#: results of :func:`image_problem` by file version and frame count
+_IMAGE_CHECKS: dict[tuple, str | None] = {}
+
+
+def image_problem(image: str | os.PathLike, channels: int = 1) -> str | None:
+    """Why a NIfTI file cannot be a model input, or None: it cannot be read (header, or voxels to the end of the
+    file), it is not one 3D volume of ``channels`` frames (a 4D series with another frame count, a 2D slice), or it
+    holds NaN/Inf voxels.
+
+    Each file is opened and read once per version (:func:`file_version`: path, size, modification time), so
+    checking the same lists again, as a bundle does for each split, costs only a ``stat`` per file.
+
+    Returns:
+        None, or the reason as a phrase to follow the file's name (``"has 3 NaN/Inf voxels of 21952: ..."``).
+    """
+    try:
+        key = (file_version(image), int(channels))
+    except OSError as err:
+        return f"cannot be opened ({type(err).__name__}: {err.strerror})"
+    if key not in _IMAGE_CHECKS:
+        import nibabel as nib
+
+        try:
+            img = nib.load(str(image))
+        except Exception as err:  # nibabel raises several types for unreadable files
+            why = f"cannot be read as NIfTI ({type(err).__name__}: {err}); replace the file or leave it out"
+        else:
+            why = _header_problem(img, channels) or _voxel_problem(img)
+        _IMAGE_CHECKS[key] = why
+    return _IMAGE_CHECKS[key]
 
 
 def _entries(items: list[dict], label: int, shown: int = 3) -> str:
@@ -195,7 +247,7 @@ def _checked(path: str, base_dir: str | None, in_channels: int, num_classes: int
                     f"{key!r} entry {i} ({item['image']}): label {item['label']} is not one of the {count} "
                     f"classes {source} (0..{count - 1})"
                 )
-            why = _header_problem(item["image"], in_channels)
+            why = image_problem(item["image"], in_channels)
             if why is not None:
                 problems.append(f"{key!r} entry {i} ({item['image']}) {why}")
     if problems:
@@ -213,8 +265,9 @@ def check_datalist(
 ) -> dict[str, list[dict]]:
     """Validate a whole datalist before training and return its splits, as :func:`load_datalist` reads them.
 
-    Checks every listed image of every split (``training``, and ``validation``/``test`` when present): the file
-    exists and its NIfTI header (the voxels are not read) describes one 3D volume with ``in_channels`` frames; the
+    Checks every listed image of every split (``training``, and ``validation``/``test`` when present) with
+    :func:`image_problem`: the file exists, reads to its end, describes one 3D volume with ``in_channels`` frames and
+    holds no NaN/Inf voxel (each file is read once per version, however often the datalist is checked); the
     label is a non-negative integer class index. Without ``num_classes`` the training labels must be exactly the
     classes 0..K-1 (``{0, 1, 7}`` or ``{0, 3}`` is refused, naming the odd labels and their entries) and the
     validation and test labels must be among them; with it, every label must be below ``num_classes``. All entry
@@ -233,7 +286,7 @@ def check_datalist(
     Raises:
         FileNotFoundError: the datalist or one of its images is missing.
         ValueError: an empty training list, training labels that are not 0..K-1, a bad label, a 2D or 4D image, an
-            unreadable header, or a bad ``num_classes``.
+            unreadable or truncated file, NaN/Inf voxels, or a bad ``num_classes``.
     """
     path = Path(datalist)
     if not path.is_file():
@@ -397,9 +450,10 @@ def nifti_dataset(
 
     Raises:
         FileNotFoundError: missing datalist or image (named).
-        ValueError: before any image is read, for a datalist that fails :func:`check_datalist` (bad labels, 2D/4D
-            images, unreadable headers, empty training list) or an empty ``split``.
-        RuntimeError: when an item is read, naming the file, for a volume that cannot be loaded or holds NaN/Inf.
+        ValueError: before the dataset is built, for a datalist that fails :func:`check_datalist` (bad labels, 2D/4D
+            images, unreadable or truncated files, NaN/Inf voxels, empty training list) or an empty ``split``.
+        RuntimeError: when an item is read, naming the file, for a volume that cannot be loaded or holds NaN/Inf
+            (a file changed after the check).
 
     Example:
         >>> ds = nifti_dataset("datalist.json", "training", spatial_size=(28, 28, 28))  # doctest: +SKIP

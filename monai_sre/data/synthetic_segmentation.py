@@ -43,7 +43,8 @@ from scipy.spatial.transform import Rotation
 
 from monai_sre.utils.io import atomic_write
 
-from .datalist import read_datalist
+from .datalist import DatalistSplitError, read_datalist
+from .nifti import file_version, image_problem
 from .splits import DATALIST_KEYS, datalist_key, split_name
 from .synthetic import default_cache
 
@@ -233,25 +234,20 @@ def _spatial_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape
 
 
-def _pair_problem(image: str, label: str, num_classes: int | None) -> str | None:
-    """Why an image/label pair cannot be trained on: unreadable, other grid, non-integer or out-of-range labels.
-
-    Headers first; the label's voxels are read only when the headers agree, the image's never.
-    """
+def _label_problem(image: str, label: str, num_classes: int | None) -> str | None:
+    """Why a label map does not fit its (already checked) image: unreadable, other grid, non-integer or
+    out-of-range values. Headers first; the label's voxels are read only when the headers agree."""
     import nibabel as nib
 
-    headers = {}
-    for kind, path in (("image", image), ("label", label)):
-        if not os.path.isfile(path):
-            return f"{kind} file not found: {path}"
-        try:
-            headers[kind] = nib.load(path)
-        except Exception as err:  # nibabel raises several types for unreadable files
-            return f"{kind} {path} cannot be read as NIfTI ({type(err).__name__}: {err})"
-    img, lab = headers["image"], headers["label"]
+    if not os.path.isfile(label):
+        return f"label file not found: {label}"
+    try:
+        img, lab = nib.load(image), nib.load(label)
+    except Exception as err:  # nibabel raises several types for unreadable files
+        return f"label {label} cannot be read as NIfTI ({type(err).__name__}: {err})"
     img_shape, lab_shape = _spatial_shape(tuple(img.shape))[:3], _spatial_shape(tuple(lab.shape))
-    if len(lab_shape) != 3 or len(img.shape) < 3:
-        return f"image {image} (shape {tuple(img.shape)}) and label {label} (shape {tuple(lab.shape)}) must be 3D"
+    if len(lab_shape) != 3:
+        return f"label {label} (shape {tuple(lab.shape)}) must be one 3D map"
     if lab_shape != img_shape:
         return f"label {label} has shape {lab_shape} but its image {image} has {img_shape}: they must be on one grid"
     gap = float(np.abs(np.asarray(img.affine) - np.asarray(lab.affine)).max())
@@ -275,17 +271,48 @@ def _pair_problem(image: str, label: str, num_classes: int | None) -> str | None
     return None
 
 
-def check_segmentation_items(items: list[dict], where: str, num_classes: int | None = None) -> list[dict]:
+#: results of :func:`_pair_problem` by the versions of both files and the settings checked against
+_PAIR_CHECKS: dict[tuple, str | None] = {}
+
+
+def _pair_problem(image: str, label: str, num_classes: int | None, in_channels: int = 1) -> str | None:
+    """Why an image/label pair cannot be trained on: the image fails :func:`~monai_sre.data.nifti.image_problem`
+    (unreadable or truncated, not one 3D volume of ``in_channels`` frames, NaN/Inf voxels), or the label does not
+    fit it. Remembered per version of the two files, so each pair is read once."""
+    if not os.path.isfile(image):
+        return f"image file not found: {image}"
+    why = image_problem(image, in_channels)
+    if why is not None:
+        return f"image {image} {why}"
+    if not os.path.isfile(label):
+        return f"label file not found: {label}"
+    key = (file_version(image), file_version(label), num_classes)
+    if key not in _PAIR_CHECKS:
+        _PAIR_CHECKS[key] = _label_problem(image, label, num_classes)
+    return _PAIR_CHECKS[key]
+
+
+def _raise_problems(where: str, problems: list[str]) -> None:
+    if problems:
+        shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise ValueError(f"{where} has {len(problems)} bad entries:\n  {shown}")
+
+
+def check_segmentation_items(
+    items: list[dict], where: str, num_classes: int | None = None, in_channels: int = 1
+) -> list[dict]:
     """Check every image/label pair of a segmentation list before training; report all problems at once.
 
-    For each entry: both files exist and have readable NIfTI headers; the label is one 3D map on the image's grid
-    (same spatial shape, affines equal within :data:`AFFINE_TOLERANCE`); its values are integers and, with
-    ``num_classes``, in ``0..num_classes - 1`` (only the label's voxels are read, after its header passed).
+    For each entry: the image passes :func:`~monai_sre.data.nifti.image_problem` (it exists, reads to its end, is
+    one 3D volume of ``in_channels`` frames and holds no NaN/Inf voxel); the label is one readable 3D map on the
+    image's grid (same spatial shape, affines equal within :data:`AFFINE_TOLERANCE`); its values are integers and,
+    with ``num_classes``, in ``0..num_classes - 1``. Each pair is read once per version of its files.
 
     Args:
         items: ``[{"image": path, "label": path}, ...]``.
         where: the list, for the message (e.g. ``"datalist dl.json, 'training'"``).
         num_classes: number of classes of the model; None skips the range check.
+        in_channels: frames per image the model takes.
 
     Returns:
         ``items``, unchanged.
@@ -295,13 +322,28 @@ def check_segmentation_items(items: list[dict], where: str, num_classes: int | N
     """
     problems = []
     for i, item in enumerate(items):
-        why = _pair_problem(item["image"], item["label"], num_classes)
+        why = _pair_problem(item["image"], item["label"], num_classes, in_channels)
         if why is not None:
             problems.append(f"entry {i}: {why}")
-    if problems:
-        shown = "\n  ".join(problems[:10]) + (f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else "")
-        raise ValueError(f"{where} has {len(problems)} bad entries:\n  {shown}")
+    _raise_problems(where, problems)
     return items
+
+
+def _checked_datalist(path: Path, num_classes: int | None, in_channels: int) -> dict[str, list[dict]]:
+    """Every split of a segmentation datalist, each pair checked; all problems of all splits in one error."""
+    content, problems = {}, []
+    for key in DATALIST_KEYS.values():
+        try:
+            items = read_datalist(path, key, path_fields=("image", "label"))
+        except DatalistSplitError:
+            continue
+        content[key] = [{k: str(Path(item[k]).resolve()) for k in ("image", "label")} for item in items]
+        for i, item in enumerate(content[key]):
+            why = _pair_problem(item["image"], item["label"], num_classes, in_channels)
+            if why is not None:
+                problems.append(f"{key!r} entry {i}: {why}")
+    _raise_problems(f"datalist {path}", problems)
+    return content
 
 
 def segmentation_datalist(
@@ -310,6 +352,7 @@ def segmentation_datalist(
     root: str | os.PathLike | None = None,
     size: int = 32,
     num_classes: int | None = None,
+    in_channels: int = 1,
 ) -> list[dict]:
     """The items of one split: ``[{"image": ..., "label": ...}, ...]``.
 
@@ -322,14 +365,19 @@ def segmentation_datalist(
         root: data folder of the synthetic set.
         size: edge length of the synthetic set.
         num_classes: datalists: label values must be below it (None: only integers are required).
+        in_channels: datalists: frames per image the model takes.
 
     Returns:
-        synthetic: channel-first arrays ``(1, S, S, S)`` (image float32 in [0, 1], label uint8); datalist: file paths,
-        each pair checked by :func:`check_segmentation_items`.
+        synthetic: channel-first arrays ``(1, S, S, S)`` (image float32 in [0, 1], label uint8); datalist: file paths.
+        Whichever split is asked for, every pair of *every* split of a datalist is checked as by
+        :func:`check_segmentation_items` (each pair read once per version of its files), so a bad validation or
+        test file stops a run before its first epoch.
 
     Raises:
-        ValueError: unknown ``split``, missing datalist file, an empty / malformed split, or bad entries (missing or
-            unreadable files, label and image on different grids, non-integer or out-of-range label values).
+        ValueError: unknown ``split``, missing datalist file, an empty / malformed split, or bad entries in any split
+            (missing, unreadable or truncated files, NaN/Inf image voxels, a 4D image with several frames, label and
+            image on different grids, non-integer or out-of-range label values), each named with its split, entry
+            and file.
     """
     split = split_name(split)
     if str(dataset) in SYNTHETIC_SEGMENTATION_SETS:
@@ -342,11 +390,12 @@ def segmentation_datalist(
     if not path.is_file() or path.suffix.lower() != ".json":
         raise ValueError(f"dataset must be one of {list(SYNTHETIC_SEGMENTATION_SETS)} or a datalist JSON file, got "
                          f"{str(dataset)!r}.")
-    items = read_datalist(path, split, path_fields=("image", "label"))
+    key = datalist_key(split)
+    read_datalist(path, split, path_fields=("image", "label"))  # a missing list is named before any file is read
+    items = _checked_datalist(path, num_classes, int(in_channels)).get(key, [])
     if not items:
-        raise ValueError(f"dataset {str(path)!r}: empty {datalist_key(split)!r} list.")
-    items = [{k: str(Path(item[k]).resolve()) for k in ("image", "label")} for item in items]
-    return check_segmentation_items(items, f"datalist {path} ({datalist_key(split)!r})", num_classes)
+        raise ValueError(f"dataset {str(path)!r}: empty {key!r} list.")
+    return items
 
 
 def segmentation_transforms(dataset: str | os.PathLike, size: int = 32, augment: bool = False) -> Compose:

@@ -89,7 +89,7 @@ def test_bad_label_stops_training_before_it_starts(datalist, tmp_path):
                      **{**TINY, "dataset": str(tmp_path / "dl.json"), "output_dir": str(tmp_path / "run")})
     from monai_sre.data import load_error
 
-    assert re.search(r"'training'\) has 1 bad entries:\n  entry 1: label .*bad_label.nii.gz holds values 5 outside "
+    assert re.search(r"dl.json has 1 bad entries:\n  'training' entry 1: label .*bad_label.nii.gz holds values 5 outside "
                      r"the classes 0..2", load_error(err.value)), load_error(err.value)
     assert not list(tmp_path.rglob("*.pt"))  # nothing trained, nothing saved
 

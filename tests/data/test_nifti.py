@@ -231,3 +231,45 @@ def test_repeated_and_shared_images_give_one_warning_each(tmp_path, caplog):
     assert len(messages) == 2, messages
     assert "2 images are listed more than once in 'training' (3 extra entries, e.g. " in messages[0]
     assert "1 image of 'validation' is also in 'training' (e.g. " in messages[1] and "vol2.nii.gz" in messages[1]
+
+
+def _spoil_voxels(path: str, how: str) -> str:
+    """Rewrite a volume with one voxel-level problem the header does not show; returns the expected message."""
+    if how == "truncated":
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[: len(data) // 2])
+        return "cannot be read to the end .* truncated or corrupt"
+    img = nib.load(path)
+    arr = np.asarray(img.dataobj).astype(np.float32)
+    arr[1, 2, 3] = np.nan if how == "nan" else np.inf
+    nib.save(nib.Nifti1Image(arr, img.affine), path)
+    return f"has 1 NaN/Inf voxels of {arr.size}"
+
+
+@pytest.mark.parametrize("how", ["nan", "inf", "truncated"])
+@pytest.mark.parametrize("split", ["validation", "test"])
+def test_every_file_of_every_split_is_read_before_training(tmp_path, how, split):
+    names = _write_volumes(tmp_path, 3)
+    content = {"training": [{"image": names[0], "label": 0}, {"image": names[1], "label": 1}],
+               split: [{"image": names[2], "label": 0}]}
+    (tmp_path / "dl.json").write_text(json.dumps(content))
+    assert len(get_dataset(str(tmp_path / "dl.json"), "train", size=8)) == 2
+    error = _spoil_voxels(str(tmp_path / names[2]), how)
+    with pytest.raises(ValueError, match=rf"1 bad entries:\n  '{split}' entry 0 \(.*{names[2]}\) {error}"):
+        get_dataset(str(tmp_path / "dl.json"), "train", size=8)  # the training split, not the spoiled one
+
+
+def test_files_are_read_once_per_version(tmp_path, monkeypatch):
+    names = _write_volumes(tmp_path, 2)
+    path = _datalist(tmp_path, [{"image": names[0], "label": 0}, {"image": names[1], "label": 1}])
+    check_datalist(path)
+    loads = []
+    real_load = nib.load
+    monkeypatch.setattr(nib, "load", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
+    check_datalist(path)
+    assert loads == []  # remembered: not opened again
+    _spoil_voxels(str(tmp_path / names[1]), "nan")
+    loads.clear()
+    with pytest.raises(ValueError, match="NaN/Inf"):
+        check_datalist(path)
+    assert [os.path.basename(p) for p in loads] == [names[1]]  # only the changed file is read again

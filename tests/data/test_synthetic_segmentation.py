@@ -97,9 +97,9 @@ def test_segmentation_datalist_is_checked_entry_by_entry(tmp_path, problem):
     (tmp_path / "dl.json").write_text(json.dumps({"training": entries, "validation": entries[:1]}))
     assert len(segmentation_datalist(str(tmp_path / "dl.json"), "train", num_classes=3)) == 3  # all good
     error = _spoil(tmp_path, problem)
-    with pytest.raises(ValueError, match=r"datalist .*dl.json \('training'\) has 1 bad entries:\n  " + error):
-        segmentation_datalist(str(tmp_path / "dl.json"), "train", num_classes=3)
-    assert len(segmentation_datalist(str(tmp_path / "dl.json"), "val", num_classes=3)) == 1  # other lists unaffected
+    for split in ("train", "val"):  # every split is checked, whichever one is asked for
+        with pytest.raises(ValueError, match=r"datalist .*dl.json has 1 bad entries:\n  'training' " + error):
+            segmentation_datalist(str(tmp_path / "dl.json"), split, num_classes=3)
 
 
 def test_affines_within_the_tolerance_agree(tmp_path):
@@ -185,3 +185,45 @@ def test_label_resampling_costs_the_default_set_under_half_a_dice_point(tmp_path
     batches = [{"image": onehot[i:i + 8], "label": label[i:i + 8]} for i in range(0, len(items), 8)]
     summary = summarize_segmentation_sweep(segmentation_sweep(torch.nn.Identity(), batches, 3))
     assert summary["Rot."] == 1.0 and 0.0 < summary["floor_gap_rot"] < 0.005, summary
+
+
+def _spoil_image(tmp_path, problem):
+    """Rewrite ``img2.nii.gz`` with one problem only its voxels or frames show; returns the expected message."""
+    import nibabel as nib
+
+    path = str(tmp_path / "img2.nii.gz")
+    affine = np.diag([1.5, 1.5, 2.0, 1.0])
+    if problem == "truncated":
+        raw = open(path, "rb").read()
+        open(path, "wb").write(raw[: len(raw) // 2])
+        return r"image .*img2.nii.gz cannot be read to the end"
+    if problem == "frames":
+        nib.save(nib.Nifti1Image(np.ones((8, 8, 8, 2), np.float32), affine), path)
+        return r"image .*img2.nii.gz has 2 frames/channels \(3D shape \(8, 8, 8\)\) but the model takes 1"
+    arr = np.ones((8, 8, 8), np.float32)
+    arr[0, 1, 2] = np.nan if problem == "nan" else -np.inf
+    nib.save(nib.Nifti1Image(arr, affine), path)
+    return r"image .*img2.nii.gz has 1 NaN/Inf voxels of 512"
+
+
+@pytest.mark.parametrize("problem", ["nan", "inf", "frames", "truncated"])
+@pytest.mark.parametrize("split", ["validation", "test"])
+def test_images_of_every_split_are_read_before_training(tmp_path, problem, split):
+    entries = _pairs(tmp_path)
+    (tmp_path / "dl.json").write_text(json.dumps({"training": entries[:2], split: entries[2:]}))
+    assert len(segmentation_datalist(str(tmp_path / "dl.json"), "train", num_classes=3)) == 2
+    error = _spoil_image(tmp_path, problem)
+    with pytest.raises(ValueError, match=rf"dl.json has 1 bad entries:\n  '{split}' entry 0: {error}"):
+        segmentation_datalist(str(tmp_path / "dl.json"), "train", num_classes=3)
+
+
+def test_pairs_are_read_once_per_version(tmp_path, monkeypatch):
+    import nibabel as nib
+
+    (tmp_path / "dl.json").write_text(json.dumps({"training": _pairs(tmp_path), "validation": _pairs(tmp_path)[:1]}))
+    segmentation_datalist(str(tmp_path / "dl.json"), "train", num_classes=3)
+    real_load, loads = nib.load, []
+    monkeypatch.setattr(nib, "load", lambda *a, **k: loads.append(a[0]) or real_load(*a, **k))
+    for split in ("train", "val"):
+        segmentation_datalist(str(tmp_path / "dl.json"), split, num_classes=3)
+    assert loads == []
