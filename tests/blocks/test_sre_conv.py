@@ -172,6 +172,32 @@ def test_cache_rebuilt_after_inplace_edit_and_dtype_change():
         assert torch.equal(y, _fresh_like(conv)(xd))
 
 
+# writes that bypass the version counter, as weight averaging, pruning and quantisation code does
+DATA_EDITS = [
+    lambda w: w.data.mul_(2.0),
+    lambda w: w.data.copy_(torch.randn_like(w)),
+    lambda w: w.data[0, 0, 0].add_(1.0),  # one band weight of one filter
+]
+
+
+@pytest.mark.parametrize("edit", DATA_EDITS)
+@pytest.mark.parametrize("cls,kwargs", [(SREConv, {"padding": "same", "algorithm": "dense"}),
+                                        (SREConvTranspose, {"stride": 2, "padding": 1})])
+def test_cache_notices_writes_through_data(cls, kwargs, edit):
+    torch.manual_seed(0)
+    conv = cls(3, 2, 3, 3, **kwargs).eval()
+    x = torch.randn(1, 2, 6, 6, 6)
+    with torch.no_grad():
+        before = conv(x)  # fills the cache
+    version = conv.weight._version
+    edit(conv.weight)
+    with torch.no_grad():
+        after = conv(x)
+        assert not torch.equal(after, before)
+        assert torch.equal(after, _fresh_like(conv)(x))
+    assert conv.weight._version == version  # no version counter told the cache
+
+
 def test_cache_is_reused_and_not_in_state_dict():
     conv = SREConv(3, 2, 2, 5, padding="same", algorithm="dense")
     keys_train = list(conv.state_dict())
