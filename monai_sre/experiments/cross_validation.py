@@ -39,7 +39,8 @@ from monai_sre.experiments.reproduce import ROLES, _count_params, bundle_command
 from monai_sre.experiments.select_settings import run_variant
 from monai_sre.utils.io import atomic_write
 
-__all__ = ["COLUMNS", "auc", "compare", "cross_validate", "image_metrics", "load_fold", "plan_folds", "to_markdown"]
+__all__ = ["COLUMNS", "auc", "compare", "cross_validate", "fold_network", "image_metrics", "load_fold", "plan_folds",
+           "to_markdown"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,35 @@ def load_fold(run_dir: str | os.PathLike) -> dict[str, Any]:
     original = [v["kind"] for v in views["views"]].index("original")
     return {"images": image_metrics(scores, labels, views["views"]), "scores": scores[original], "labels": labels,
             "summary": views["summary"]}
+
+
+def fold_network(run_dir: str | os.PathLike, data_root: str | None, n: int = 32) -> tuple[Any, Any]:
+    """The trained network of one (row, seed, fold) run in eval mode, and the first ``n`` images of its held-out fold.
+
+    Built from the bundle with the settings the run recorded (``done.json``) and its best checkpoint.
+    """
+    import torch
+    from ignite.handlers import Checkpoint
+    from monai.utils import convert_to_tensor
+
+    from monai_sre.checkpoint import read_checkpoint
+    from monai_sre.experiments.reproduce import MODELS, _bundle_config
+
+    run_dir = Path(run_dir)
+    result = json.loads((run_dir / "done.json").read_text())
+    dims = 3 if result["dataset"].endswith("3d") else 2
+    run = {"bundle": MODELS[dims]["bundle"], "dataset": result["dataset"], "model": result["model"],
+           "settings": {k: v for k, v in result["settings"].items() if "#" not in k}}
+    parser = _bundle_config(run, (), data_root, 28)
+    for key, value in result["settings"].items():
+        if "#" in key:  # a path into a component (e.g. network_def#sre_kwargs)
+            parser[key] = value
+    parser["validate#split"] = "val"
+    network = parser.get_parsed_content("network")
+    Checkpoint.load_objects({"model": network}, read_checkpoint(run_dir / "models" / "model.pt", map_location="cpu"))
+    data = parser.get_parsed_content("validate#dataset")
+    x = torch.stack([convert_to_tensor(data[i]["image"], track_meta=False) for i in range(min(n, len(data)))])
+    return network.eval(), x.float()
 
 
 def _pooled(folds: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:

@@ -30,7 +30,7 @@ from monai_sre.layers import band_basis, conv_nd, expand_kernel
 from monai_sre.transforms import rotate_batch
 
 __all__ = ["VARIANTS", "central_mask", "layer_kernels", "layer_invariance", "smooth_fields", "to_markdown",
-           "training_images"]
+           "training_images", "network_invariance"]
 
 #: name -> how its kernel is built (``None``: a plain dense kernel; else :func:`band_basis` arguments)
 VARIANTS: dict[str, dict[str, Any] | None] = {
@@ -152,6 +152,30 @@ def layer_invariance(x: torch.Tensor, angles: Sequence[float] = (15.0, 30.0, 45.
             row.update({f"err_{angle:g}": err, f"floor_{angle:g}": floor, f"excess_{angle:g}": err - floor})
         rows.append(row)
     return rows
+
+
+def network_invariance(network: torch.nn.Module, x: torch.Tensor, angles: Sequence[float] = (15.0, 30.0, 45.0),
+                       batch: int = 16) -> dict[str, float]:
+    """Relative change of an invariant network's outputs (logits) under rotations, against interpolation's floor.
+
+    ``err_<a>`` is the mean over images of ``||f(R x) - f(x)|| / ||f(x)||``; ``floor_<a>`` the same for the round trip
+    ``f(R^-1 R x)``, which interpolates twice and turns nothing, so a network whose error stays near its floor loses
+    no more to the turn than to the interpolation it brings.
+    """
+    axis = None if x.dim() == 4 else 0
+    network = network.eval()
+    out: dict[str, float] = {}
+    with torch.no_grad():
+        for angle in angles:
+            err, floor = [], []
+            for chunk in x.split(batch):
+                y = network(chunk)
+                turned = rotate_batch(chunk, angle, axis)
+                norm = y.flatten(1).norm(dim=1).clamp_min(1e-12)
+                err.append((network(turned) - y).flatten(1).norm(dim=1) / norm)
+                floor.append((network(rotate_batch(turned, -angle, axis)) - y).flatten(1).norm(dim=1) / norm)
+            out[f"err_{angle:g}"], out[f"floor_{angle:g}"] = float(torch.cat(err).mean()), float(torch.cat(floor).mean())
+    return out
 
 
 def to_markdown(tables: Mapping[str, Sequence[Mapping[str, Any]]], angles: Sequence[float]) -> str:

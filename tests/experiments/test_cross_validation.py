@@ -104,6 +104,8 @@ def test_cross_validate_end_to_end_on_tiny_data(tmp_path, monkeypatch):
     sre = doc["rows"]["sre_rotaug"]
     assert sre["Ref."] == pytest.approx(sre["Orig."])  # exact under flips, image by image
     assert "| sre_resnet18 + rot. aug. |" in paths["md"].read_text()
+    net, x = cv.fold_network(tmp_path / "cv" / "breastmnist" / "sre_rotaug" / "seed0_fold1", root, n=4)
+    assert x.shape[0] == 4 and net(x).shape == (4, 2) and not net.training
     import monai_sre.experiments.select_settings as ss
 
     monkeypatch.setattr(ss, "run_measured", lambda *a: pytest.fail("a finished run must not be started again"))

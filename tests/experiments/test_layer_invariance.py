@@ -31,3 +31,16 @@ def test_bad_input_names_the_argument():
         layer_invariance(torch.zeros(1, 2, 8, 8))
     with pytest.raises(ValueError, match="kernel_size"):
         layer_invariance(torch.zeros(1, 1, 8, 8), kernel_size=4)
+
+
+def test_network_invariance_is_zero_at_grid_turns_for_an_sre_network_only():
+    from monai_sre.experiments.layer_invariance import network_invariance
+    from monai_sre.nets import get_model
+
+    torch.manual_seed(0)
+    x = smooth_fields(2, 4, 24)
+    kwargs = {"in_channels": 1, "num_classes": 3, "widths": [4, 4, 4, 4]}
+    sre = network_invariance(get_model("sre_resnet18", **kwargs), x, angles=(90.0, 30.0))
+    plain = network_invariance(get_model("resnet18", **kwargs), x, angles=(90.0,))
+    assert sre["err_90"] < 1e-5 and sre["floor_90"] < 1e-5 and plain["err_90"] > 1e-3
+    assert sre["err_30"] > 0 and sre["floor_30"] > 0
