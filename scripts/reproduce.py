@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
                         "one K for every dataset or DATASET=K per dataset (e.g. breastmnist=5 adrenalmnist3d=3)")
     parser.add_argument("--reference", default="sre_rotaug", choices=ROLES,
                         help="with --cv: the row every other row is compared with (default: sre_rotaug)")
+    parser.add_argument("--cv_name", default="cv", help="with --cv: the tables go to <output_dir>/<cv_name>.{md,json}")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("widths", args.widths)) if v is not None}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         except argparse.ArgumentTypeError as e:
             parser.error(str(e))
         paths = cross_validate(args.datasets, args.output_dir, folds, args.data_root, args.profile, args.seeds,
-                               args.size, overrides, args.rows, args.reference)
+                               args.size, overrides, args.rows, args.reference, name=args.cv_name)
         print(open(paths["md"]).read())
         return
     paths = reproduce(args.datasets, args.output_dir, args.data_root, args.profile, args.seeds, args.size, overrides,

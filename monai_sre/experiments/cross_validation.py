@@ -299,9 +299,9 @@ def _check_same_run(result: Mapping[str, Any], settings: Mapping[str, Any], wher
 def cross_validate(datasets: Sequence[str], output_dir: str | os.PathLike, folds: int | Mapping[str, int],
                    data_root: str | None = None, profile: str = "cpu", seeds: Sequence[int] = (0,), size: int = 28,
                    overrides: dict[str, Any] | None = None, roles: Sequence[str] = ROLES,
-                   reference: str = "sre_rotaug", n_boot: int = 2000) -> dict[str, Path]:
-    """Train and sweep every (dataset, seed, fold, row) not done yet, compare the rows, write ``cv.json`` and
-    ``cv.md`` into ``output_dir``; return their paths.
+                   reference: str = "sre_rotaug", n_boot: int = 2000, name: str = "cv") -> dict[str, Path]:
+    """Train and sweep every (dataset, seed, fold, row) not done yet, compare the rows, write ``<name>.json`` and
+    ``<name>.md`` into ``output_dir``; return their paths.
 
     Runs go to ``output_dir/<dataset>/<row>/seed<s>_fold<k>/``; an interrupted call resumes. A finished run whose
     recorded settings (fold count included) differ from this call's is an error, never a silent mix.
@@ -348,7 +348,7 @@ def cross_validate(datasets: Sequence[str], output_dir: str | os.PathLike, folds
                                                                                       "labels": models[d]}
                              for d, res in results.items()},
                 "pooled": pooled}
-    paths = {"json": output_dir / "cv.json", "md": output_dir / "cv.md"}
+    paths = {"json": output_dir / f"{name}.json", "md": output_dir / f"{name}.md"}
     atomic_write(paths["json"], json.dumps(document, indent=2))
     atomic_write(paths["md"], to_markdown(document))
     return paths

@@ -12,7 +12,7 @@ from monai.metrics import compute_roc_auc
 from monai_sre.experiments import cross_validation as cv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "bundles"))
-from bundle_utils import TINY, make_tiny_medmnist  # noqa: E402
+from bundle_utils import TINY, load_script, make_tiny_medmnist  # noqa: E402
 
 VIEWS = [{"kind": "original", "angle": 0.0}, {"kind": "rotation", "angle": 90.0},
          {"kind": "rotation", "angle": 30.0}, {"kind": "rotation", "angle": 45.0}, {"kind": "reflection", "angle": None}]
@@ -115,3 +115,25 @@ def test_cross_validate_end_to_end_on_tiny_data(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="other settings"):
         cv.cross_validate(["breastmnist"], tmp_path / "cv", 2, root, overrides={**tiny, "learning_rate": 0.5},
                           roles=roles)
+
+
+def test_script_cv_passes_folds_per_dataset_and_never_the_test_split(monkeypatch, tmp_path):
+    script = load_script("reproduce")
+    calls = []
+
+    def fake(*args, **kwargs):
+        calls.append((args, kwargs))
+        md = tmp_path / "cv.md"
+        md.write_text("table\n")
+        return {"md": md}
+
+    monkeypatch.setattr(script, "cross_validate", fake)
+    monkeypatch.setattr(script, "reproduce", lambda *a: pytest.fail("--cv must not evaluate on the test split"))
+    script.main(["--datasets", "breastmnist", "adrenalmnist3d", "--cv", "breastmnist=5", "adrenalmnist3d=3",
+                 "--rows", "sre_rotaug", "baseline_rotaug", "--cv_name", "pair"])
+    script.main(["--datasets", "breastmnist", "--cv", "4"])
+    (args, kwargs), (args4, _) = calls
+    assert args[2] == {"breastmnist": 5, "adrenalmnist3d": 3} and args4[2] == 4
+    assert args[8] == ["sre_rotaug", "baseline_rotaug"] and args[9] == "sre_rotaug" and kwargs["name"] == "pair"
+    with pytest.raises(SystemExit):
+        script.main(["--datasets", "breastmnist", "--cv", "breastmnist=five"])
