@@ -9,7 +9,7 @@ from .sre_conv import (
 )
 from .sre_even_conv import SREEvenConv, distance_bands
 from .sre_pool import SREAvgPool
-from .sre_resample import SREPool, symmetric_resize, symmetric_windows
+from .sre_resample import SREPool, symmetric_resize, symmetric_windows, traced_for_its_size
 from .smoothing import GaussianSmoothing
 from .sre_resblock import SREBasicBlock, SREBottleneck
 from .timing import time_calls
@@ -19,6 +19,7 @@ __all__ = [
     "set_algorithm",
     "distance_bands",
     "symmetric_resize",
+    "traced_for_its_size",
     "symmetric_windows",
     "time_calls",
     "SREEvenConv",

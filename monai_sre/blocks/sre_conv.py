@@ -296,7 +296,8 @@ class SREConvBase(nn.Module):
                 f"{self._layer_name} with spatial_dims={self.spatial_dims} expects input (B, C, *spatial) "
                 f"with {self.spatial_dims + 2} dims, got shape {list(x.shape)}."
             )
-        if x.shape[1] != self.in_channels:
+        # a trace would record the comparison, with a warning per layer; the convolution checks the channels too
+        if not torch.jit.is_tracing() and x.shape[1] != self.in_channels:
             raise ValueError(f"{self._layer_name} expects {self.in_channels} input channels, got {x.shape[1]}.")
 
     def extra_repr(self) -> str:

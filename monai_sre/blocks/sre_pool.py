@@ -9,6 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
+from monai_sre.blocks.sre_resample import traced_for_its_size
+
 __all__ = ["SREAvgPool", "symmetric_pool_geometry"]
 
 
@@ -48,6 +50,9 @@ class SREAvgPool(nn.Module):
     and ``pool(g x) == g pool(x)`` for every grid symmetry ``g`` (axis permutations need equal
     factors on the permuted axes). Padded samples are not counted in the averages.
 
+    Because the layout follows the input size, ``torch.jit.trace`` records it for the traced size only and warns
+    once (see :func:`~monai_sre.blocks.sre_resample.traced_for_its_size`); ``torch.jit.script`` keeps the rule.
+
     Args:
         spatial_dims: 1, 2 or 3.
         factor: downsampling factor, int or one per axis.
@@ -72,6 +77,15 @@ class SREAvgPool(nn.Module):
         self.factor = [int(f) for f in factors]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting() and torch.jit.is_tracing():  # TorchScript compiles neither call
+            return self._traced_forward(x)
+        return self._forward(x)
+
+    def _traced_forward(self, x: torch.Tensor) -> torch.Tensor:
+        with traced_for_its_size(type(self).__name__):
+            return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != self.spatial_dims + 2:
             raise ValueError(
                 f"SREAvgPool with spatial_dims={self.spatial_dims} expects input (B, C, *spatial) "

@@ -10,16 +10,50 @@ even window, an integer centre an odd one, so the layout is its own mirror image
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
-__all__ = ["SREPool", "symmetric_pool", "symmetric_resize", "symmetric_windows"]
+__all__ = ["SREPool", "symmetric_pool", "symmetric_resize", "symmetric_windows", "traced_for_its_size"]
 
 _MODES = ("max", "avg")
+
+#: the warning a trace through a layer placed from the input size gives (``{layer}``: its class)
+TRACE_WARNING = (
+    "torch.jit.trace through {layer}: its windows are placed from the input size, and a trace records them as "
+    "constants, so this trace is valid for inputs of the traced spatial size only (at other sizes it runs and gives "
+    "other outputs). For other sizes use torch.jit.script(model), or torch.jit.script(export_to_conv(model)) for a "
+    "model without monai_sre."
+)
+_trace_warned = False
+
+
+@contextlib.contextmanager
+def traced_for_its_size(layer: str) -> Iterator[None]:
+    """Context for tracing a layer whose geometry follows the input size: warns once per process with
+    :data:`TRACE_WARNING`, and keeps the tracer's own warnings about each size read inside the layer (dozens per
+    network, all saying the same) from burying it.
+
+    Example::
+
+        >>> def forward(self, x):  # doctest: +SKIP
+        ...     if not torch.jit.is_scripting() and torch.jit.is_tracing():  # not compiled by TorchScript
+        ...         with traced_for_its_size(type(self).__name__):
+        ...             return self._forward(x)
+        ...     return self._forward(x)
+    """
+    global _trace_warned
+    if not _trace_warned:
+        _trace_warned = True
+        warnings.warn(TRACE_WARNING.format(layer=layer), torch.jit.TracerWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        yield
 
 
 def symmetric_windows(
@@ -71,11 +105,22 @@ def symmetric_resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     match an encoder's odd size, instead of padding one side. Returns ``x`` itself when the size
     already matches.
     """
+    if not torch.jit.is_scripting() and torch.jit.is_tracing():
+        return _traced_resize(x, size)
+    return _resize(x, size)
+
+
+def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     size = tuple(int(v) for v in size)
     if tuple(x.shape[2:]) == size:
         return x
     mode = ("linear", "bilinear", "trilinear")[x.dim() - 3]
     return F.interpolate(x, size=size, mode=mode, align_corners=True)
+
+
+def _traced_resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    with traced_for_its_size("symmetric_resize"):
+        return _resize(x, size)
 
 
 def symmetric_pool(
@@ -156,6 +201,8 @@ class SREPool(nn.Module):
     geometry is the same on the permuted axes. Padded samples are ``-inf`` for max pooling and not
     counted by average pooling. ``kernel_size=1`` subsamples: odd spans pick every ``stride``-th
     sample exactly as a strided convolution does, even spans average the two central neighbours.
+    Because the windows follow the input size, ``torch.jit.trace`` records them for the traced size only and warns
+    once (:func:`traced_for_its_size`); ``torch.jit.script`` keeps the rule for every size.
 
     Args:
         spatial_dims: 1, 2 or 3.
@@ -216,6 +263,15 @@ class SREPool(nn.Module):
         ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting() and torch.jit.is_tracing():  # TorchScript compiles neither call
+            return self._traced_forward(x)
+        return self._forward(x)
+
+    def _traced_forward(self, x: torch.Tensor) -> torch.Tensor:
+        with traced_for_its_size(type(self).__name__):
+            return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != self.spatial_dims + 2:
             raise ValueError(
                 f"SREPool with spatial_dims={self.spatial_dims} expects input (B, C, *spatial) with "

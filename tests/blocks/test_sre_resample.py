@@ -77,3 +77,46 @@ def test_bad_arguments():
         SREPool(2, 5)(torch.zeros(1, 1, 3, 3))
     with pytest.raises(ValueError, match="expects input"):
         SREPool(3, 2)(torch.zeros(1, 4, 4))
+
+
+def test_trace_warns_once_that_it_holds_for_its_input_size(monkeypatch):
+    """Pooling windows placed from the input size become constants in a trace: one warning says so and what to
+    use instead, and that advice (scripting, directly or after export) holds at every size."""
+    import warnings
+
+    import torch.nn as nn
+
+    from monai_sre.blocks import SREConv, sre_resample
+    from monai_sre.utils import export_to_conv
+
+    monkeypatch.setattr(sre_resample, "_trace_warned", False, raising=False)
+    torch.manual_seed(0)
+    net = nn.Sequential(SREConv(2, 1, 4, 3, padding="same"), SREAvgPool(2, 2), SREConv(2, 4, 4, 3, padding="same"),
+                        SREPool(2, 3, stride=2, padding=1), SREPool(2, 2, mode="avg")).eval()
+    x = torch.randn(1, 1, 16, 16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        traced = torch.jit.trace(net, x)
+    tracer = [str(w.message) for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
+    assert len(tracer) == 1, tracer
+    assert "valid for inputs of the traced spatial size only" in tracer[0]
+    assert "torch.jit.script(model)" in tracer[0] and "export_to_conv" in tracer[0]
+    with torch.no_grad():
+        assert torch.allclose(traced(x), net(x), atol=1e-6)  # right at the traced size
+        scripted, exported = torch.jit.script(net), torch.jit.script(export_to_conv(net))
+        for size in [(16, 16), (17, 20), (23, 9)]:
+            y = torch.randn(1, 1, *size)
+            assert torch.allclose(scripted(y), net(y), atol=1e-6) and torch.allclose(exported(y), net(y), atol=1e-6)
+
+
+def test_trace_through_convolutions_alone_holds_at_every_size():
+    from monai_sre.blocks import SREConv, SREConvTranspose
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(SREConv(3, 1, 2, 3, padding="same"), SREConvTranspose(3, 2, 1, 3, stride=2, padding=1,
+                                                                                     output_padding=1)).eval()
+    traced = torch.jit.trace(net, torch.randn(1, 1, 6, 6, 6))
+    with torch.no_grad():
+        for size in [(6, 6, 6), (5, 8, 7)]:
+            y = torch.randn(1, 1, *size)
+            assert torch.allclose(traced(y), net(y), atol=1e-6)
