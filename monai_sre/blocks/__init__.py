@@ -9,7 +9,7 @@ from .sre_conv import (
 )
 from .sre_even_conv import SREEvenConv, distance_bands
 from .sre_pool import SREAvgPool
-from .sre_resample import SREPool, symmetric_resize, symmetric_windows, traced_for_its_size
+from .sre_resample import SizeDependentLayer, SREPool, symmetric_resize, symmetric_windows, traced_for_its_size
 from .smoothing import GaussianSmoothing
 from .sre_resblock import SREBasicBlock, SREBottleneck
 from .timing import time_calls
@@ -24,5 +24,6 @@ __all__ = [
     "time_calls",
     "SREEvenConv",
     "SREPool",
+    "SizeDependentLayer",
     "GaussianSmoothing",
     "SREAvgPool", "SREBasicBlock", "SREBottleneck", "SREConv", "SREConvBase", "SREConvTranspose"]

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
-from monai_sre.blocks.sre_resample import traced_for_its_size
+from monai_sre.blocks.sre_resample import SizeDependentLayer
 
 __all__ = ["SREAvgPool", "symmetric_pool_geometry"]
 
@@ -40,7 +39,7 @@ def symmetric_pool_geometry(size: int, factor: int) -> tuple[int, int]:
     return factor + 1, (missing + 1) // 2
 
 
-class SREAvgPool(nn.Module):
+class SREAvgPool(SizeDependentLayer):
     """N-D average pooling by an integer factor that keeps exact 90-degree and flip symmetry.
 
     Plain ``AvgPoolNd(2)`` on an odd size drops the last sample, so a flipped input is pooled on a
@@ -75,15 +74,6 @@ class SREAvgPool(nn.Module):
             raise ValueError(f"factor must be a positive int or {spatial_dims} positive ints, got {factor!r}.")
         self.spatial_dims = spatial_dims
         self.factor = [int(f) for f in factors]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting() and torch.jit.is_tracing():  # TorchScript compiles neither call
-            return self._traced_forward(x)
-        return self._forward(x)
-
-    def _traced_forward(self, x: torch.Tensor) -> torch.Tensor:
-        with traced_for_its_size(type(self).__name__):
-            return self._forward(x)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != self.spatial_dims + 2:

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
-__all__ = ["SREPool", "symmetric_pool", "symmetric_resize", "symmetric_windows", "traced_for_its_size"]
+__all__ = ["SREPool", "SizeDependentLayer", "symmetric_pool", "symmetric_resize", "symmetric_windows", "traced_for_its_size"]
 
 _MODES = ("max", "avg")
 
@@ -54,6 +54,24 @@ def traced_for_its_size(layer: str) -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         yield
+
+
+class SizeDependentLayer(nn.Module):
+    """Base of the layers whose windows are placed from the input size (:class:`SREPool`,
+    :class:`~monai_sre.blocks.SREAvgPool`): ``forward`` runs the subclass's ``_forward``, inside
+    :func:`traced_for_its_size` when ``torch.jit.trace`` is recording."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting() and torch.jit.is_tracing():  # TorchScript compiles neither call
+            return self._traced_forward(x)
+        return self._forward(x)
+
+    def _traced_forward(self, x: torch.Tensor) -> torch.Tensor:
+        with traced_for_its_size(type(self).__name__):
+            return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define _forward.")
 
 
 def symmetric_windows(
@@ -192,7 +210,7 @@ def symmetric_pool(
     return F.avg_pool3d(x, windows, stride) / F.avg_pool3d(ones, windows, stride)
 
 
-class SREPool(nn.Module):
+class SREPool(SizeDependentLayer):
     """N-D max or average pooling (or plain subsampling, ``kernel_size=1``) that keeps exact grid symmetry.
 
     For every input size the output has PyTorch's length for the same ``kernel_size``, ``stride``,
@@ -261,15 +279,6 @@ class SREPool(nn.Module):
             symmetric_windows(n, k, s, 2 * p + e, self.ceil_mode)
             for n, k, s, p, e in zip(shape, self.kernel_size, self.stride, self.padding, self.extra_padding)
         ]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting() and torch.jit.is_tracing():  # TorchScript compiles neither call
-            return self._traced_forward(x)
-        return self._forward(x)
-
-    def _traced_forward(self, x: torch.Tensor) -> torch.Tensor:
-        with traced_for_its_size(type(self).__name__):
-            return self._forward(x)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != self.spatial_dims + 2:
