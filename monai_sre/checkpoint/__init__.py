@@ -3,7 +3,15 @@ decides a training run (written into the run folder and every checkpoint), and t
 
 from __future__ import annotations
 
-from .files import FixedNameDiskSaver, fits, mismatch_message, read_checkpoint, read_record
+from .files import (
+    FixedNameDiskSaver,
+    fits,
+    mismatch_message,
+    non_finite,
+    read_checkpoint,
+    read_record,
+    remove_stale_temporaries,
+)
 from .lock import LOCK_FILE, RunLock
 from .record import (
     GROUPS,
@@ -31,9 +39,11 @@ __all__ = [
     "fits",
     "flat_record",
     "mismatch_message",
+    "non_finite",
     "plain",
     "read_checkpoint",
     "read_record",
     "record_of",
+    "remove_stale_temporaries",
     "resume_refusal",
 ]

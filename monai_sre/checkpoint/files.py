@@ -11,8 +11,11 @@ and :func:`fits` turns PyTorch's list of mismatched tensors into one line naming
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
+import re
+import shutil
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -25,7 +28,20 @@ from .record import differing, flat_record, record_of
 
 DiskSaver, _ = optional_import("ignite.handlers", IgniteInfo.OPT_IMPORT_VERSION, min_version, "DiskSaver")
 
-__all__ = ["FixedNameDiskSaver", "fits", "mismatch_message", "read_checkpoint", "read_record"]
+__all__ = [
+    "FixedNameDiskSaver",
+    "fits",
+    "mismatch_message",
+    "non_finite",
+    "read_checkpoint",
+    "read_record",
+    "remove_stale_temporaries",
+]
+
+logger = logging.getLogger(__name__)
+
+#: the names of the temporary files of ``DiskSaver(atomic=True)`` (``tempfile.NamedTemporaryFile``'s defaults)
+_TEMPORARY = re.compile(r"tmp[a-z0-9_]{8}")
 
 #: what a truncated or corrupt ``torch.save`` file raises from :func:`torch.load`
 _UNREADABLE = (OSError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError)
@@ -114,18 +130,76 @@ class FixedNameDiskSaver(DiskSaver):
 
     def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
         """Save ``checkpoint`` atomically; if that fails (a full disk may only show when the file is closed or
-        moved), the temporary file Ignite leaves is removed and the old checkpoint stays as it was."""
+        moved), the temporary file Ignite leaves is removed and the old checkpoint stays as it was.
+
+        Raises:
+            OSError: if the file cannot be written (a full disk, a folder made read-only); the message names the
+                file, the free space and that the previous file is kept.
+        """
+        name = self.filename or filename
         before = set(os.listdir(self.dirname))
         try:
-            super().__call__(checkpoint, self.filename or filename, metadata)
-        except BaseException:
-            for name in set(os.listdir(self.dirname)) - before:
-                os.remove(os.path.join(self.dirname, name))
+            super().__call__(checkpoint, name, metadata)
+        except BaseException as err:
+            for left in set(os.listdir(self.dirname)) - before:
+                os.remove(os.path.join(self.dirname, left))
+            if isinstance(err, (OSError, RuntimeError)):
+                raise OSError(_write_failure(os.path.join(self.dirname, name), err)) from err
             raise
 
     def remove(self, filename: str) -> None:
         if self.filename is None:  # generated names: drop the superseded file
             super().remove(filename)
+
+
+def _write_failure(path: str, err: BaseException) -> str:
+    try:
+        free = f"{shutil.disk_usage(os.path.dirname(path)).free / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    kept = "the previous file is kept" if os.path.isfile(path) else "no previous file existed"
+    return (f"checkpoint {os.path.abspath(path)} could not be written ({type(err).__name__}: {err}; {free} on its "
+            f"disk): {kept}. Free disk space or make the folder writable, then run the same command to resume.")
+
+
+def remove_stale_temporaries(dirname: str | os.PathLike) -> list[str]:
+    """Remove the temporary files that atomic checkpoint writes (``DiskSaver(atomic=True)``) leave in ``dirname``
+    when the process is killed while writing; call it only while no other process writes into the folder (a run
+    holds its folder's :class:`~monai_sre.checkpoint.RunLock`).
+
+    Returns:
+        the paths removed (one warning names them).
+    """
+    folder = os.fspath(dirname)
+    if not os.path.isdir(folder):
+        return []
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if _TEMPORARY.fullmatch(name) and os.path.isfile(path) and not os.path.islink(path):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                continue
+            removed.append(path)
+    if removed:
+        logger.warning("removed %d temporary file(s) that an interrupted checkpoint write left: %s", len(removed),
+                       ", ".join(removed))
+    return removed
+
+
+def non_finite(objects: Mapping[str, Any]) -> dict[str, int]:
+    """``{name: count}`` of the NaN/Inf values in the floating-point tensors of each ``torch.nn.Module`` of
+    ``objects`` (the networks a checkpoint saves); names without any are left out."""
+    counts = {}
+    for key, obj in objects.items():
+        if not isinstance(obj, torch.nn.Module):
+            continue
+        bad = sum(int(t.numel() - torch.isfinite(t).sum()) for t in obj.state_dict().values()
+                  if torch.is_tensor(t) and t.is_floating_point())
+        if bad:
+            counts[key] = bad
+    return counts
 
 
 def _state_of(obj: Any) -> Any:

@@ -18,6 +18,7 @@ from .epoch_seed import EpochSeeder
 from .epoch_summary import EpochSummary
 from .layer_stats import LayerStatsHandler
 from .logits_output import LogitsOutput
+from .non_finite import NonFiniteLossError, StopOnNonFiniteLoss
 from .prediction_writer import PredictionWriter
 from .rotation_sweep import (
     RotationSweep,
@@ -47,6 +48,7 @@ __all__ = [
     "EpochSummary",
     "LayerStatsHandler",
     "LogitsOutput",
+    "NonFiniteLossError",
     "PredictionWriter",
     "ResumeFromCheckpoint",
     "RotationSweep",
@@ -55,6 +57,7 @@ __all__ = [
     "SegmentationRotationSweep",
     "SegmentationViewBatch",
     "SegmentationWriter",
+    "StopOnNonFiniteLoss",
     "TrainingSchedule",
     "ViewBatch",
     "ViewSweep",

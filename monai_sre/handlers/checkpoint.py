@@ -23,12 +23,15 @@ from monai_sre.checkpoint import (
     FixedNameDiskSaver,
     RunRecord,
     fits,
+    non_finite,
     read_checkpoint,
     record_of,
+    remove_stale_temporaries,
     resume_refusal,
 )
 
 Checkpoint, _ = optional_import("ignite.handlers", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Checkpoint")
+idist, _ = optional_import("ignite.distributed", IgniteInfo.OPT_IMPORT_VERSION, min_version)
 Events, _ = optional_import("ignite.engine", IgniteInfo.OPT_IMPORT_VERSION, min_version, "Events")
 if TYPE_CHECKING:
     from ignite.engine import Engine
@@ -57,6 +60,10 @@ class SRECheckpointSaver:
     handler's ``state_dict`` holds the best-metric bookkeeping, so saved inside the interval checkpoint it lets a
     resumed run keep comparing to the old best.
 
+    When the engine starts, the temporary files a killed write left in ``save_dir`` are removed (the run holds its
+    folder's lock, so no other process writes there). Weights with NaN/Inf values are never written: the save
+    raises instead, naming the file and the epoch, and the previous file is kept.
+
     Args:
         save_dir: output folder.
         save_dict: objects to save, e.g. ``{"model": net, "optimizer": opt, "record": run_record}``.
@@ -71,6 +78,8 @@ class SRECheckpointSaver:
 
     Raises:
         ValueError: if ``engine_key`` is already a key of ``save_dict``, or nothing is to be saved.
+        RuntimeError: when saving, if a network of ``save_dict`` holds NaN/Inf values.
+        OSError: when saving, if the file cannot be written (the message names it).
 
     Example:
         >>> saver = SRECheckpointSaver("runs/models", {"model": net}, save_interval=1, interval_filename="last.pt")
@@ -106,6 +115,7 @@ class SRECheckpointSaver:
         # built here, on every rank: Ignite's first distributed query (in DiskSaver) is a collective operation
         self.interval = self._checkpoint(interval_filename, _epoch, "epoch") if save_interval else None
         self.best = self._checkpoint(key_metric_filename, self._score, "key_metric") if save_key_metric else None
+        self.cleaned = False
 
     def _checkpoint(self, filename: str | None, score: Callable[[Engine], float], name: str) -> Checkpoint:
         """An Ignite ``Checkpoint`` of the saved objects that keeps one file, atomically under ``filename``."""
@@ -123,11 +133,32 @@ class SRECheckpointSaver:
         self.engine = engine
         if self.engine_key is not None:
             self.save_dict.update({self.engine_key: engine, **_scaler_of(engine)})
+        if not engine.has_event_handler(self.remove_stale, Events.STARTED):
+            engine.add_event_handler(Events.STARTED, self.remove_stale)
         for checkpoint, event in ((self.interval, Events.EPOCH_COMPLETED(every=self.save_interval or 1)),
                                   (self.best, Events.EPOCH_COMPLETED)):
             if checkpoint is not None:
                 checkpoint.to_save = dict(self.save_dict)
-                engine.add_event_handler(event, checkpoint)
+                engine.add_event_handler(event, self._save, checkpoint)
+
+    def remove_stale(self, engine: Engine | None = None) -> None:
+        """Remove the temporary files of interrupted writes from ``save_dir``, once, on the saving rank."""
+        if not self.cleaned and idist.get_rank() == 0:
+            remove_stale_temporaries(self.save_dir)
+        self.cleaned = True
+
+    def _save(self, engine: Engine, checkpoint: Checkpoint) -> None:
+        """Save through ``checkpoint`` unless a network holds NaN/Inf values."""
+        bad = non_finite(checkpoint.to_save)
+        if bad:
+            names = ", ".join(f"{k!r} ({n} values)" for k, n in bad.items())
+            filename = checkpoint.save_handler.filename
+            target = os.path.join(self.save_dir, filename) if filename else f"a checkpoint into {self.save_dir}"
+            raise RuntimeError(
+                f"not saving {target}: the weights of {names} are NaN/Inf after epoch {engine.state.epoch}; the "
+                f"previous file is kept. Training diverged: lower --learning_rate, or check the data."
+            )
+        checkpoint(engine)
 
     def state_dict(self) -> dict:
         """The best checkpoint's bookkeeping (Ignite's ``Checkpoint`` state) and the engine's ``best_metric`` and

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from monai_sre.checkpoint import FixedNameDiskSaver, read_checkpoint, read_record
+from monai_sre.checkpoint import FixedNameDiskSaver, read_checkpoint, read_record, remove_stale_temporaries
 
 
 def test_fixed_name_is_replaced_never_deleted_first(tmp_path):
@@ -66,3 +66,36 @@ def test_record_is_read_from_a_checkpoint_a_json_file_and_a_legacy_checkpoint(tm
     assert read_record(tmp_path / "record.json") == {"network": {"widths": [4]}}
     with pytest.raises(ValueError, match="bad.json must hold a JSON object, got list"):
         read_record(tmp_path / "bad.json")
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    saver = FixedNameDiskSaver(tmp_path, "last.pt")
+    saver({"a": torch.tensor(1)}, "ignored.pt")
+
+    def full_disk(obj, f, *args, **kwargs):  # what torch.save raises when the disk fills while it writes
+        f.write(b"PK\x03\x04 partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . basic_ios::clear: iostream error")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError) as err:
+        saver({"a": torch.tensor(2)}, "ignored.pt")
+    monkeypatch.undo()
+    message = str(err.value)
+    assert message.startswith(f"checkpoint {tmp_path / 'last.pt'} could not be written (RuntimeError: ")
+    assert "MiB free on its disk): the previous file is kept." in message and "\n" not in message
+    assert sorted(os.listdir(tmp_path)) == ["last.pt"]
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["a"].item() == 1
+
+
+def test_stale_temporary_files_of_killed_writes_are_removed(tmp_path, caplog):
+    stale = [tmp_path / "tmpa1b2_c3d", tmp_path / "tmp0000zzzz"]
+    for path in stale:
+        path.write_bytes(b"PK\x03\x04 truncated by kill -9")
+    kept = [tmp_path / "last.pt", tmp_path / "tmp_notes.txt", tmp_path / "tmpABCDEFGH"]
+    for path in kept:
+        path.write_bytes(b"x")
+    (tmp_path / "tmpdirectory").mkdir()
+    assert sorted(remove_stale_temporaries(tmp_path)) == sorted(map(str, stale))
+    assert sorted(os.listdir(tmp_path)) == sorted([p.name for p in kept] + ["tmpdirectory"])
+    assert "removed 2 temporary file(s)" in caplog.text
+    assert remove_stale_temporaries(tmp_path / "absent") == []

@@ -266,3 +266,28 @@ def test_a_legacy_settings_record_is_checked_on_what_it_holds(tmp_path, caplog):
         resumed = _resumed(tmp_path / "legacy4.pt", {"model": net, "optimizer": opt, "record": _record()})
     assert resumed.resumed_epoch == 1
     assert len([r for r in caplog.records if "records only the network" in r.getMessage()]) == 1
+
+
+def test_the_next_start_removes_temporary_files_a_killed_write_left(tmp_path):
+    net, opt, sched = _objects()
+    (tmp_path / "tmpk1ll3d_9").write_bytes(b"PK\x03\x04 the write was killed here")
+    engine = _trainer(net, opt, sched, [])
+    _saver(tmp_path, {"model": net}).attach(engine)
+    engine.add_event_handler(Events.STARTED, lambda e: e.terminate())
+    engine.run(DATA, max_epochs=1)
+    assert os.listdir(tmp_path) == []
+
+
+def test_non_finite_weights_are_never_written(tmp_path):
+    net, opt, sched = _objects()
+    engine = _trainer(net, opt, sched, [])
+    after_first = {}
+    engine.add_event_handler(Events.EPOCH_COMPLETED(once=1), lambda e: after_first.update(
+        {k: v.clone() for k, v in net.state_dict().items()}))
+    engine.add_event_handler(Events.EPOCH_COMPLETED(once=2), lambda e: net.weight.data.fill_(float("nan")))
+    _saver(tmp_path, {"model": net}).attach(engine)
+    with pytest.raises(RuntimeError, match=rf"not saving {tmp_path / 'last.pt'}: the weights of 'model' \(3 values\) "
+                                           r"are NaN/Inf after epoch 2; the previous file is kept"):
+        engine.run(DATA, max_epochs=2)
+    kept = torch.load(tmp_path / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(kept[k], after_first[k]) for k in after_first)
