@@ -1,8 +1,11 @@
-"""Fixtures shared by the tests of the run lock (tests/checkpoint, tests/bundles)."""
+"""Fixtures shared by the tests of the run lock (tests/checkpoint, tests/bundles) and of the folder checks
+(tests/workflows, tests/bundles)."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -32,3 +35,40 @@ def write_lock():
                                                      "command": "python -m monai.bundle run training"}))
 
     return write
+
+
+def _writable(folder) -> bool:
+    probe = os.path.join(folder, ".probe")
+    try:
+        open(probe, "w").close()
+    except OSError:
+        return False
+    os.remove(probe)
+    return True
+
+
+def _make_writable(folder) -> None:
+    if shutil.which("chattr"):
+        subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+    os.chmod(folder, 0o755)
+
+
+@pytest.fixture
+def read_only_folder():
+    """``read_only_folder(path)`` creates the folder ``path`` and makes it read-only, also for root (``chattr +i``
+    where ``chmod`` is not enough); skips the test where neither works. Made writable again at the end."""
+    made = []
+
+    def make(path):
+        path.mkdir(parents=True, exist_ok=True)
+        made.append(path)
+        os.chmod(path, 0o555)
+        if _writable(path) and shutil.which("chattr"):
+            subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+        if _writable(path):
+            pytest.skip("cannot make a folder read-only here")
+        return path
+
+    yield make
+    for path in made:
+        _make_writable(path)

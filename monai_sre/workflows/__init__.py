@@ -12,9 +12,11 @@ from .classification import (
     run_name,
 )
 from .distributed import shutdown_distributed
+from .errors import SettingError, install_error_hook, refusal
 from .inference import IMAGE_SUFFIXES, InferenceDataset, export_images, image_datalist, output_names
 from .overrides import RUN_ARGUMENTS, as_bool, check_switches
 from .seeding import seed_everything
+from .settings import BUNDLE_FOR, SETTING_RULES, check_network, check_settings, check_writable, network_kind
 from .runs import data_fingerprint, trained_record
 
 __all__ = [
@@ -22,17 +24,26 @@ __all__ = [
     "InferenceDataset",
     "MULTI_LABEL",
     "RUN_ARGUMENTS",
+    "BUNDLE_FOR",
+    "SETTING_RULES",
+    "SettingError",
     "ClassificationLoss",
     "ClassificationOutput",
     "as_bool",
+    "check_network",
+    "check_settings",
     "check_switches",
+    "check_writable",
     "classification_postprocessing",
     "data_fingerprint",
     "export_images",
     "find_bundle_root",
     "image_datalist",
+    "install_error_hook",
     "is_multilabel",
+    "network_kind",
     "output_names",
+    "refusal",
     "run_name",
     "seed_everything",
     "shutdown_distributed",

@@ -29,6 +29,9 @@ from monai_sre.data import (
 )
 from monai_sre.data.medmnist import npz_name
 
+from .errors import SettingError
+from .settings import BUNDLE_FOR, network_kind
+
 __all__ = ["data_fingerprint", "trained_record"]
 
 logger = logging.getLogger(__name__)
@@ -103,6 +106,27 @@ def _bundle_defaults(bundle_root: str | os.PathLike | None) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if not (isinstance(v, str) and v[:1] in "$@%")}
 
 
+def _network_of(flat: Mapping[str, Any]) -> tuple[str, int] | None:
+    """``(task, spatial_dims)`` of the network a flat record names, or None if it names none this package knows."""
+    kind = network_kind(flat["network_name"]) if isinstance(flat.get("network_name"), str) else None
+    if kind is None:
+        return None
+    return kind[0], kind[1] if kind[1] is not None else int(flat.get("spatial_dims", 3))
+
+
+def _check_task(path: str, saved: Mapping[str, Any], configured: Mapping[str, Any]) -> None:
+    """Refuse a checkpoint of another task or dimension than the bundle's, naming the bundle to use."""
+    held, wanted = _network_of(saved), _network_of(configured)
+    if held is None or wanted is None or held == wanted:
+        return
+    where = BUNDLE_FOR.get(held)
+    raise SettingError(
+        f"checkpoint {os.path.abspath(path)} holds a {held[1]}D {held[0]} network ({saved['network_name']!r}), but "
+        f"this bundle takes {wanted[1]}D {wanted[0]} networks"
+        + (f": use {where} with this checkpoint." if where else ": use a checkpoint this bundle trained.")
+    )
+
+
 def trained_record(
     ckpt_path: str | os.PathLike,
     network: Mapping[str, Any],
@@ -132,6 +156,8 @@ def trained_record(
     Raises:
         ValueError: if a given value differs from the checkpoint's and ``override`` is False; one line naming each
             such key, both values, the checkpoint and the switch.
+        SettingError: if the checkpoint holds a network of another task or dimension (a segmentation checkpoint
+            given to a classification bundle); the message names the checkpoint, what it holds and the bundle to use.
         RuntimeError: if the checkpoint exists but cannot be read (named in the message).
     """
     path = os.fspath(ckpt_path)
@@ -145,6 +171,7 @@ def trained_record(
                 ", ".join(f"{k}={v!r}" for k, v in configured.items()))
         return configured
     saved_flat = flat_record(saved)
+    _check_task(path, saved_flat, configured)
     defaults = _bundle_defaults(bundle_root)
     diff = differing(saved_flat, configured)
     given = {k: d for k, d in diff.items() if k not in defaults or differing(defaults, configured, [k])}

@@ -13,6 +13,7 @@ from monai.transforms import RandAffined, Randomizable, RandRotated, RandScaleCr
 
 from monai_sre.data import load_error
 from monai_sre.handlers import ResumeFromCheckpoint
+from monai_sre.workflows import SettingError, refusal
 
 # bundle -> overrides its training transforms need (the 2D recipe crops, so it needs input_size to augment)
 BUNDLE_OVERRIDES = {"sre_r3d": {}, "sre_r18": {"input_size": 28}, "sre_unet3d": {}}
@@ -84,7 +85,17 @@ def test_handlers_take_the_switches_as_bools(tmp_path):
 @pytest.mark.parametrize("bundle", sorted(BUNDLE_OVERRIDES))
 @pytest.mark.parametrize("name", ["augment", *sorted(SWITCHES)])
 def test_other_values_are_refused_naming_the_id(bundle, name):
-    parser = _train(bundle, **{name: "maybe"})
+    with pytest.raises(Exception) as err:  # by the check of every switch, in initialize
+        _train(bundle, **{name: "maybe"})
+    assert str(refusal(err.value)) == f"--{name} 'maybe': expected true or false (any case)."
+    assert isinstance(refusal(err.value), SettingError)
+
+
+@pytest.mark.parametrize("name", ["augment", *sorted(SWITCHES)])
+def test_the_config_items_refuse_other_values_naming_the_id(name):
+    parser = workflow([BUNDLES / "sre_r3d" / "configs" / "train.json"], run_id="training").parser
+    parser[name] = "maybe"  # past the check of initialize: the item reading it refuses it too
+    parser.parse()
     with pytest.raises(Exception) as err:
         parser.get_parsed_content("train_transforms" if name == "augment" else _item(parser, SWITCHES[name][0]))
     assert load_error(err.value) == f"ValueError: {name} must be true or false (any case), got 'maybe'."

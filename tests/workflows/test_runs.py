@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from monai_sre.checkpoint import RunRecord
-from monai_sre.workflows import data_fingerprint, trained_record
+from monai_sre.workflows import SettingError, data_fingerprint, trained_record
 
 
 def _datalist(folder, text='{"training": [{"image": "a.nii.gz", "label": 0}]}'):
@@ -89,3 +89,22 @@ def test_a_checkpoint_without_a_record_keeps_the_configured_values_with_one_warn
         assert trained_record(bundle / "old.pt", NETWORK, PREPROCESSING, bundle) == {**NETWORK, **PREPROCESSING}
     assert len([r for r in caplog.records if "no record of the run" in r.getMessage()]) == 1
     assert trained_record(bundle / "absent.pt", NETWORK, PREPROCESSING, bundle) == {**NETWORK, **PREPROCESSING}
+
+
+@pytest.mark.parametrize("held,what,use", [
+    ({"network_name": "sre_unet", "features": [8, 16], "spatial_dims": 3}, "a 3D segmentation network ('sre_unet')",
+     "bundles/sre_unet3d"),
+    ({"network_name": "sre_resnet18", "widths": [4, 4]}, "a 2D classification network ('sre_resnet18')",
+     "bundles/sre_r18"),
+])
+def test_a_checkpoint_of_another_task_or_dimension_names_the_bundle_to_use(bundle, held, what, use):
+    record = RunRecord(network=held, preprocessing={"size": 48})
+    torch.save({"model": {}, "record": record.state_dict()}, bundle / "other.pt")
+    with pytest.raises(SettingError) as err:
+        trained_record(bundle / "other.pt", NETWORK, PREPROCESSING, bundle)
+    assert str(err.value) == (f"checkpoint {bundle / 'other.pt'} holds {what}, but this bundle takes 3D "
+                              f"classification networks: use {use} with this checkpoint.")
+    segmentation = {"network_name": "sre_unet", "features": [8, 16], "spatial_dims": 3}
+    with pytest.raises(SettingError, match="holds a 3D classification network \\('sre_r3d_18'\\), but this bundle "
+                                           "takes 3D segmentation networks: use bundles/sre_r3d"):
+        trained_record(bundle / "model.pt", segmentation, {"size": 48}, bundle)
