@@ -99,8 +99,8 @@ class SREConvBase(nn.Module):
     change is seen, including writes through ``.data`` (``conv.weight.data.mul_(2)``) that bypass the
     version counter, as weight-averaging and pruning code makes them. The comparison reads
     ``out * in / groups * num_bands`` numbers, far fewer than the convolution it guards (measured on one
-    CPU thread: 5-80 microseconds against 0.1-180 ms per forward, at most 0.6% of a batched forward and
-    4% of one 28x28 image through a 16-channel layer). On a GPU the comparison would wait for the
+    CPU thread: 5-90 microseconds against 0.1-180 ms per forward, at most 0.7% of a batched forward and
+    about 5% for one 28x28 image through a 16-channel layer). On a GPU the comparison would wait for the
     device, so there the kernel is expanded on every forward (one small asynchronous kernel). A
     forward that needs gradients always expands the kernel from the current weights.
     """
