@@ -139,3 +139,28 @@ def test_every_rank_of_a_two_process_training_exits_cleanly(tmp_path):
     assert proc.returncode == 0, (proc.stderr + logs)[-4000:]
     assert "terminate called" not in logs + proc.stderr and "exitcode" not in proc.stderr, logs[-4000:]
     assert sorted(os.listdir(tmp_path / "run" / "models")) == ["last.pt", "model.pt"]
+
+
+def test_a_nan_validation_image_stops_the_segmentation_training_before_the_first_epoch(tmp_path):
+    entries = []
+    for i, value in enumerate([None, None, np.nan]):
+        image = _volume(tmp_path / f"i{i}.nii.gz", value=value, shape=(16, 16, 16))
+        nib.save(nib.Nifti1Image(np.zeros((16, 16, 16), np.uint8), np.eye(4)), str(tmp_path / f"l{i}.nii.gz"))
+        entries.append({"image": image, "label": f"l{i}.nii.gz"})
+    (tmp_path / "dl.json").write_text(json.dumps({"training": entries[:2], "validation": entries[2:]}))
+    out = tmp_path / "run"
+    with pytest.raises(Exception) as err:
+        run_workflow([TRAIN["sre_unet3d"]], run_id="training", dataset=str(tmp_path / "dl.json"), output_dir=str(out),
+                     epochs=1, size=16, features=[4, 4, 8, 4], batch_size=2, num_workers=0, progress_bar=False)
+    message = str(refusal(err.value))
+    assert "'validation' entry 0" in message and str(tmp_path / "i2.nii.gz") in message, message
+    assert not list(out.rglob("*.pt")) and not (out / "history.json").exists()
+
+
+def test_evaluation_checks_its_output_folder(read_only_folder, tiny_data, tmp_path):
+    eval_dir = read_only_folder(tmp_path / "eval")
+    with pytest.raises(Exception) as err:
+        run_workflow([TRAIN["sre_r3d"], TRAIN["sre_r3d"].parent / "evaluate.json"], run_id="evaluating",
+                     dataset="adrenalmnist3d", data_root=tiny_data["adrenalmnist3d"], output_dir=str(tmp_path),
+                     eval_dir=str(eval_dir), **TINY)
+    assert str(refusal(err.value)).startswith(f"--eval_dir {eval_dir} is not a writable folder")
