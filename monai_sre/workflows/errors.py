@@ -47,9 +47,9 @@ def _raised_here(err: BaseException) -> bool:
 def refusal(err: BaseException) -> BaseException | None:
     """The error of the chain of ``err`` that is a refusal to show in one line, or None.
 
-    A refusal is a :class:`SettingError` anywhere in the chain, or a ``ValueError``, ``TypeError``, ``OSError`` or
-    ``RuntimeError`` at the start of the chain raised by this package's own code (a checked setting, file,
-    checkpoint or run folder).
+    A refusal is a :class:`SettingError` anywhere in the chain, else the first ``ValueError``, ``TypeError``,
+    ``OSError`` or ``RuntimeError`` of the chain raised by this package's own code (a checked setting, file,
+    checkpoint or run folder; or a message of ours that names the file a library failed to read).
     """
     chain, cause = [err], err
     while cause.__cause__ is not None and cause.__cause__ not in chain:
@@ -58,8 +58,7 @@ def refusal(err: BaseException) -> BaseException | None:
     for item in chain:
         if isinstance(item, SettingError):
             return item
-    first = chain[-1]
-    return first if isinstance(first, _REFUSALS) and _raised_here(first) else None
+    return next((item for item in reversed(chain) if isinstance(item, _REFUSALS) and _raised_here(item)), None)
 
 
 def _hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:

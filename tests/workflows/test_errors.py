@@ -40,6 +40,18 @@ def test_refusal_finds_our_error_under_the_config_parser_wrappers():
     assert refusal(_wrapped(ours)) is ours
 
 
+def test_our_message_about_a_library_error_is_the_refusal():
+    from monai_sre.data import NiftiDataset
+
+    dataset = NiftiDataset([{"image": __file__}], transform=lambda item: 1 / 0)
+    try:
+        dataset[0]
+    except RuntimeError as err:
+        ours = err
+    assert isinstance(ours.__cause__.__cause__, ZeroDivisionError)  # under MONAI's "applying transform" wrapper
+    assert refusal(_wrapped(ours)) is ours and "failed to load or transform" in str(ours)
+
+
 def test_other_errors_keep_their_traceback():
     assert refusal(_wrapped(KeyError("x"))) is None
     assert refusal(_wrapped(ValueError("raised outside the package"))) is None
