@@ -262,6 +262,8 @@ class SREResNet(nn.Module):
         )
 
     def _check_input(self, x: torch.Tensor) -> None:
+        if torch.jit.is_tracing():  # a trace records the shapes it saw; comparing them only adds tracer warnings
+            return
         if x.dim() != self.spatial_dims + 2:
             raise ValueError(
                 f"SREResNet with spatial_dims={self.spatial_dims} expects input (B, C, *spatial) with "
