@@ -42,8 +42,8 @@ def _refusal(tiny_data, out, **changed):
 
 @pytest.mark.slow
 def test_rerun_with_other_augmentation_and_seed_is_refused_not_reported_as_the_old_model(trained, tiny_data):
-    message = _refusal(tiny_data, trained, rotate_augment=False, seed=3)
-    assert "rotate_augment: True in the run, False now" in message and "seed: 0 in the run, 3 now" in message
+    message = _refusal(tiny_data, trained, rotate_augment=True, seed=3)
+    assert "rotate_augment: False in the run, True now" in message and "seed: 0 in the run, 3 now" in message
     assert "--output_dir" in message and f"delete {trained}" in message
 
 

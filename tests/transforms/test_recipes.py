@@ -197,8 +197,7 @@ def test_rotate_draws_arbitrary_angles_under_set_determinism(spatial_dims):
 
 @pytest.mark.parametrize("bundle", ["sre_r3d", "sre_r18"])
 def test_bundles_rotate_training_items_only_when_asked(bundle):
-    """``rotate_augment`` (on by default) adds the rotation to ``train_transforms``; ``eval_transforms`` never
-    rotate."""
+    """``--rotate_augment True`` adds the rotation to ``train_transforms``; ``eval_transforms`` never rotate."""
     import os
 
     from monai.bundle import ConfigParser
@@ -212,8 +211,8 @@ def test_bundles_rotate_training_items_only_when_asked(bundle):
     for switch in (False, True):
         parser = ConfigParser()
         parser.read_config(os.path.join(find_bundle_root(bundle), "configs", "train.json"))
-        assert parser["rotate_augment"] is True  # the default
-        parser["rotate_augment"] = switch
+        if switch:
+            parser["rotate_augment"] = True
         assert turns(parser.get_parsed_content("train_transforms")) is switch
         assert not turns(parser.get_parsed_content("eval_transforms"))
 
