@@ -2,7 +2,7 @@
 
 See :mod:`monai_sre.experiments.layer_invariance`. Example (the table of docs/design.md)::
 
-    python scripts/layer_invariance.py --data_root ../shared/data/medmnist --md layer_invariance.md
+    python scripts/layer_invariance.py --data_root $MONAI_SRE_DATA --md layer_invariance.md
 """
 
 from __future__ import annotations

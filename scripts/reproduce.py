@@ -1,9 +1,9 @@
 """Reproduce the paper's Orig./Rot./Ref. table on MedMNIST with the bundles: SRE, the plain baseline, the baseline
 trained with rotation augmentation and the baseline with test-time augmentation over the grid rotations.
 
-Example (CPU-budget profile, the data in ../shared/data/medmnist)::
+Example (CPU-budget profile, the data in $MONAI_SRE_DATA)::
 
-    python scripts/reproduce.py --datasets adrenalmnist3d breastmnist --data_root ../shared/data/medmnist
+    python scripts/reproduce.py --datasets adrenalmnist3d breastmnist --data_root $MONAI_SRE_DATA
     python scripts/reproduce.py --datasets breastmnist --rows sre baseline --max_epochs 2   # a quick subset
 
     python scripts/reproduce.py --cv breastmnist=5 adrenalmnist3d=3 --output_dir runs/cv   # rank rows, test unread

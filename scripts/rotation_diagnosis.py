@@ -6,7 +6,7 @@ averaged), ``round_trip<a>`` turns and back (blur and lost corners only), ``blur
 ``corners<a>`` zeroes the corners a turn would bring in. Example::
 
     python scripts/rotation_diagnosis.py --run_dir runs/select/breastmnist/default/seed0 \\
-        --dataset breastmnist --data_root ../shared/data/medmnist --output results/diagnosis
+        --dataset breastmnist --data_root $MONAI_SRE_DATA --output results/diagnosis
 
 The table (accuracy in %, one row per run) is printed and written with ``--output`` as JSON and Markdown. The split
 defaults to ``val``: use it to choose settings; ``test`` is allowed only for reporting.

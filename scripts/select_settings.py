@@ -2,7 +2,7 @@
 
 See :mod:`monai_sre.experiments.select_settings` for what is trained, scored and written. Example::
 
-    python scripts/select_settings.py --dataset adrenalmnist3d --data_root ../shared/data/medmnist --seeds 0 1 \\
+    python scripts/select_settings.py --dataset adrenalmnist3d --data_root $MONAI_SRE_DATA --seeds 0 1 \\
         --variant default '{}' --variant augment '{"augment": true}' --folds 5 --rotated
 """
 

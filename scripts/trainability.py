@@ -1,8 +1,8 @@
 """Per-layer activation gain and gradient/weight ratio at initialisation: SRE (both bases) against the baseline.
 
-Example (real MedMNIST images from ../shared/data/medmnist)::
+Example (real MedMNIST images from $MONAI_SRE_DATA)::
 
-    python scripts/trainability.py --data_root ../shared/data/medmnist --json runs/trainability.json
+    python scripts/trainability.py --data_root $MONAI_SRE_DATA --json runs/trainability.json
 
 Prints one Markdown table per dataset (stem, median and maximum over the network's convolutions, each averaged over
 ``--inits`` random initialisations) and, with ``--json``, writes every layer's numbers. The numbers in docs/experiments.md come from this script.

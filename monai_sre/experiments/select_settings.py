@@ -4,7 +4,7 @@
 over the reproduction profile (``--profile``), for example the paper-recipe switches or a different registered
 model::
 
-    python scripts/select_settings.py --dataset adrenalmnist3d --data_root ../shared/data/medmnist --seeds 0 1 \\
+    python scripts/select_settings.py --dataset adrenalmnist3d --data_root $MONAI_SRE_DATA --seeds 0 1 \\
         --variant default '{}' --variant augment '{"augment": true}' \\
         --variant paper_input '{"input_size": 32, "intensity_range": [-1, 1]}' \\
         --variant fullres_same_time '{"network_name": "sre_r3d_18_fullres", "epochs": 2}'
