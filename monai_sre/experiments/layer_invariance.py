@@ -79,15 +79,13 @@ def layer_kernels(variant: Mapping[str, Any] | None, spatial_dims: int, kernel_s
     if variant is None:
         return torch.randn((draws * channels, 1) + (kernel_size,) * spatial_dims, generator=g)
     spec = dict(variant)
-    factor = spec.pop("bands_factor", 1)
     if spec.pop("per_radius", False):  # every distinct tap distance its own band: the finest hard basis
         c = torch.arange(kernel_size, dtype=torch.float64) - kernel_size // 2
         d2 = sum(g * g for g in torch.meshgrid(*([c] * spatial_dims), indexing="ij")).round().long()
         basis = torch.stack([(d2 == v).float() for v in d2.unique()])
         basis = basis / basis.flatten(1).sum(1).sqrt().view(-1, *([1] * spatial_dims))
     else:
-        bands = (kernel_size // 2) * factor + 1
-        basis = band_basis(kernel_size, bands, spatial_dims=spatial_dims, norm="orthonormal", **spec)
+        basis = band_basis(kernel_size, spatial_dims=spatial_dims, norm="orthonormal", **spec)
     weight = torch.randn((draws * channels, 1, basis.shape[0]), generator=g)
     return expand_kernel(weight, basis)
 
