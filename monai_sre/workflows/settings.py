@@ -174,7 +174,7 @@ SETTING_RULES: dict[str, Rule] = {
     "intensity_range": _intensity_range,
     "augment": _boolean,
     "rotate_augment": _boolean,
-    "blur": _number(0.0),
+    "blur": _optional(_number(0.0, 8.0, high_open=True)),
     "field_of_view": _choice(*FIELDS_OF_VIEW),
     "pixdim": _per_dim,
     # network

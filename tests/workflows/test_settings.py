@@ -42,11 +42,12 @@ BAD = [
     ("device", "gpu", "--device 'gpu': expected a torch device such as 'cpu' or 'cuda:0'"),
     ("patience", 0, "--patience 0: expected null or an integer >= 1"),
     ("overlap", 1.0, "--overlap 1.0: expected a number >= 0.0 and < 1.0"),
+    ("blur", 8.0, "--blur 8.0: expected null or a number >= 0.0 and < 8.0"),
 ]
 GOOD = {"epochs": 1, "val_interval": 2, "seed": 0, "intensity_range": [0, 1.0], "pixdim": [1.5, 1.5, 2.0],
         "learning_rate": 0.01, "momentum": 0.0, "batch_size": 1, "schedule": "cosine", "augment": "False",
         "widths": [4, 4, 4, 4], "num_classes": None, "spatial_dims": 3, "device": torch.device("cpu"),
-        "field_of_view": None, "fold": 4, "num_folds": 5, "patience": None, "amp": False}
+        "field_of_view": None, "fold": 4, "num_folds": 5, "patience": None, "amp": False, "blur": None}
 
 
 @pytest.mark.parametrize("name,value,message", BAD)
