@@ -1,5 +1,5 @@
-"""Fixtures shared by the tests of the run lock (tests/checkpoint, tests/bundles) and of the folder checks
-(tests/workflows, tests/bundles)."""
+"""The session's data cache in a temporary folder, and fixtures shared by the tests of the run lock
+(tests/checkpoint, tests/bundles) and of the folder checks (tests/workflows, tests/bundles)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,19 @@ import sys
 import pytest
 
 from monai_sre.checkpoint import LOCK_FILE
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_cache(tmp_path_factory):
+    """Generated data (the embedded synthetic sets) goes to the session's temporary folder, not the user's cache."""
+    folder = tmp_path_factory.mktemp("monai_sre_cache")
+    before = os.environ.get("MONAI_SRE_CACHE")
+    os.environ["MONAI_SRE_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("MONAI_SRE_CACHE", None)
+    else:
+        os.environ["MONAI_SRE_CACHE"] = before
 
 
 @pytest.fixture

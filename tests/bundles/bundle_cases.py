@@ -81,7 +81,7 @@ def test_bundle_root_from_any_working_directory(spec, where, tmp_path, monkeypat
     cwd, config = {"repo": (REPO, f"bundles/{spec.name}/configs/train.json"),
                    "bundle": (BUNDLES / spec.name, "configs/train.json"), "elsewhere": (tmp_path, str(spec.train))}[where]
     monkeypatch.chdir(cwd)
-    wf = workflow([config], run_id="training")
+    wf = workflow([config], run_id="training", default_output=True)
     assert wf.parser.get_parsed_content("bundle_root") == str(BUNDLES / spec.name)
     assert re.fullmatch(f"{spec.default_run}_[0-9a-f]{{8}}", os.path.basename(wf.parser.get_parsed_content("output_dir")))
     assert os.path.dirname(wf.parser.get_parsed_content("output_dir")) == str(BUNDLES / spec.name / "runs")

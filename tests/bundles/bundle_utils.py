@@ -38,10 +38,25 @@ def make_tiny_medmnist(root: Path, flag: str, spatial_dims: int) -> str:
     return str(root)
 
 
-def workflow(configs, run_id: str = "run", **override):
-    """Build, initialize and return a ConfigWorkflow (logging untouched)."""
+#: the run folder a test's workflows use when it names none: set per test by the ``run_folder`` fixture
+#: (tests/bundles/conftest.py) to a folder in the test's ``tmp_path``
+DEFAULT_OUTPUT: dict[str, str | None] = {"output_dir": None}
+
+
+def workflow(configs, run_id: str = "run", default_output: bool = False, **override):
+    """Build, initialize and return a ConfigWorkflow (logging untouched).
+
+    A workflow always works in a temporary folder: without an ``output_dir`` or ``bundle_root`` override it gets
+    the test's own run folder, never the bundle's default ``runs/`` folder where a user's trainings live.
+    ``default_output=True`` keeps the bundle's default for tests that only read the path it resolves to; such a
+    workflow must not be run.
+    """
     from monai.bundle import ConfigWorkflow
 
+    if not default_output and "output_dir" not in override and "bundle_root" not in override:
+        if DEFAULT_OUTPUT["output_dir"] is None:
+            raise ValueError("output_dir: a workflow built outside a test needs an output_dir in a temporary folder.")
+        override["output_dir"] = DEFAULT_OUTPUT["output_dir"]
     files = [str(c) for c in configs]
     wf = ConfigWorkflow(config_file=files if len(files) > 1 else files[0], run_id=run_id, logging_file=False,
                         workflow_type=None, **override)
@@ -50,6 +65,8 @@ def workflow(configs, run_id: str = "run", **override):
 
 
 def run_workflow(configs, run_id: str = "run", **override):
+    if override.get("default_output"):
+        raise ValueError("default_output: a workflow that runs must write into a temporary folder.")
     wf = workflow(configs, run_id=run_id, **override)
     wf.run()
     wf.finalize()
