@@ -36,6 +36,14 @@ _MEASURE_WINDOW = 3.0
 _SMALL_WORK = 2e7
 # a band path must beat the dense reference by this factor to be chosen by "benchmark"
 _DENSE_PREFERENCE = 0.95
+# a band path writes and reads back an intermediate of (channels x bands) maps; once that outgrows the caches
+# (this many bytes for the whole batch), each of its values costs about this many dense multiply-adds more
+# (fitted on CPU, oneDNN, one thread: 3x3x3 layers of 16-128 channels at 8^3-96^3)
+_SPILL_BYTES = 8 * 2**20
+_SPILL_MACS = 300.0
+# a dense convolution with one input channel per group runs this much slower per multiply-add (oneDNN vectorises
+# over input channels; a 1-channel 7x7x7 stem reaches about 2/3 of its usual rate)
+_THIN_INPUT_PENALTY = 1.5
 
 
 def set_algorithm(module: nn.Module, algorithm: str) -> int:
@@ -442,7 +450,8 @@ class SREConv(SREConvBase):
         )
         self._band_path = 1 if costs["filter_mix"] <= costs["mix_filter"] else 2
         #: modelled cost of each path per output voxel, band multiply-adds weighted as the slower kind
-        self._modelled = {p: c * (1.0 if p == "dense" else _BAND_MAC_PENALTY) for p, c in costs.items()}
+        thin = _THIN_INPUT_PENALTY if self.in_channels // self.groups == 1 else 1.0
+        self._modelled = {p: c * (thin if p == "dense" else _BAND_MAC_PENALTY) for p, c in costs.items()}
         if algorithm == "dense":
             self._static_path = 0
         elif algorithm == "bands":
@@ -491,12 +500,29 @@ class SREConv(SREConvBase):
         if self._modelled["dense"] * voxels < _SMALL_WORK:  # tiny: keep the reference path
             return 0
         if self.algorithm == "auto":
-            return self._static_path
+            return self._auto_path(x)
         training = torch.is_grad_enabled() and (self.weight.requires_grad or x.requires_grad)
         key = (tuple(x.shape), x.device, x.dtype, x.is_contiguous(), training, x.requires_grad)
         if key not in self._benchmarked:
             self._benchmarked[key] = self._benchmark(x, training)
         return self._benchmarked[key]
+
+    @torch.jit.unused
+    def _auto_path(self, x: torch.Tensor) -> int:
+        """The cheapest path by the cost model for this input: multiply-adds, plus the memory traffic of a band
+        path's intermediate when it does not fit in the caches (large volumes with few channels run dense)."""
+        input_voxels = x.numel() // x.shape[1]
+        step = math.prod(self.stride)
+        # intermediate values per output voxel, and the intermediate's size in bytes for the whole batch
+        spill = {
+            "filter_mix": (self.in_channels * self.num_bands, self.in_channels * self.num_bands * input_voxels // step),
+            "mix_filter": (self.out_channels * self.num_bands * step, self.out_channels * self.num_bands * input_voxels),
+        }
+        costs = dict(self._modelled)
+        for path, (per_voxel, values) in spill.items():
+            if values * x.element_size() > _SPILL_BYTES:
+                costs[path] += _SPILL_MACS * per_voxel
+        return _PATHS.index(min(costs, key=costs.get))
 
     @torch.jit.unused
     def _benchmark(self, x: torch.Tensor, training: bool) -> int:

@@ -33,7 +33,7 @@ import torch.nn as nn
 from monai_sre.blocks import SREConv, set_algorithm, time_calls
 from monai_sre.data import dataset_info, get_dataset
 from monai_sre.handlers import ClassificationOutput, classification_postprocessing
-from monai_sre.nets import get_model, list_models
+from monai_sre.nets import get_model, get_segmentation_model, list_models
 from monai_sre.workflows import ClassificationLoss
 
 __all__ = [
@@ -44,11 +44,13 @@ __all__ = [
     "model_rows",
     "run_benchmark",
     "timed_training",
+    "twin_rows",
+    "growth_exponent",
 ]
 
 logger = logging.getLogger(__name__)
 
-SECTIONS = ("layers", "models")
+SECTIONS = ("layers", "models", "twins")
 
 # full / quick layer grids: (spatial_dims, channels, kernel sizes, spatial size, batch)
 _LAYER_GRID = {
@@ -70,6 +72,24 @@ _MODELS = [
     ("SRE-R18 bands", "sre_resnet18", "bands", 2),
     ("SRE-R18 auto", "sre_resnet18", "auto", 2),
 ]
+
+
+# SRE networks against their plain twins at equal widths: (label, SRE name, plain name, kind, widths, inputs);
+# inputs are (batch, size) pairs, and the classification widths are those the bundles train with
+_TWINS = {
+    False: [
+        ("SRE-R3D-18", "sre_r3d_18", "r3d_18", "classification", (16, 32, 64, 128), [(16, 28), (4, 64), (1, 128)]),
+        ("SRE-R3D-18 strided stem", "sre_r3d_18_strided", "r3d_18", "classification", (16, 32, 64, 128),
+         [(16, 28), (4, 64), (1, 128)]),
+        ("SRE-UNet", "sre_unet", "unet", "segmentation", None, [(1, 48), (1, 96), (1, 128)]),
+    ],
+    True: [
+        ("SRE-R3D-18", "sre_r3d_18", "r3d_18", "classification", (4, 4, 8, 8), [(2, 12), (2, 16)]),
+        ("SRE-UNet", "sre_unet", "unet", "segmentation", (4, 4, 8, 4), [(1, 12), (1, 16)]),
+    ],
+}
+# whole-volume segmentation: (volume size, window size) for sliding_window_inference
+_WINDOWS = {False: (256, 96), True: (24, 16)}
 
 
 def _sync(device: torch.device) -> None:
@@ -164,11 +184,18 @@ def layer_rows(device: torch.device, quick: bool = False, dtype: torch.dtype = t
     return rows
 
 
-def _build_model(name: str, algorithm: str | None, spatial_dims: int, widths: Sequence[int] | None):
-    kwargs = {"in_channels": 1, "num_classes": 2}
-    if widths is not None:
-        kwargs["widths"] = tuple(widths)
-    model = get_model(name, **kwargs)
+def _build_model(name: str, algorithm: str | None, spatial_dims: int, widths: Sequence[int] | None,
+                 kind: str = "classification"):
+    if kind == "segmentation":
+        kwargs = {"spatial_dims": spatial_dims, "in_channels": 1, "out_channels": 2}
+        if widths is not None:
+            kwargs["features"] = tuple(widths)
+        model = get_segmentation_model(name, **kwargs)
+    else:
+        kwargs = {"in_channels": 1, "num_classes": 2}
+        if widths is not None:
+            kwargs["widths"] = tuple(widths)
+        model = get_model(name, **kwargs)
     if algorithm is not None:
         set_algorithm(model, algorithm)
     return model
@@ -180,10 +207,14 @@ def _model_input(spatial_dims: int, quick: bool, batch: int | None, size: int | 
     return (batch or (4 if quick else 16), 1) + (size or (28 if quick else 64),) * 2
 
 
-def _cpu_peak_mb_subprocess(name: str, algorithm: str | None, spatial_dims: int, shape, widths) -> float | None:
-    """Peak-RSS rise of one training step in a fresh interpreter (see the module docstring)."""
+def _cpu_peak_mb_subprocess(name: str, algorithm: str | None, spatial_dims: int, shape, widths,
+                            kind: str = "classification", window: int | None = None,
+                            threads: int | None = None) -> float | None:
+    """Peak-RSS rise in a fresh interpreter (see the module docstring) of one training step, or with ``window`` of
+    one ``sliding_window_inference`` over an input of ``shape``."""
     spec = json.dumps({"name": name, "algorithm": algorithm, "spatial_dims": spatial_dims, "shape": list(shape),
-                       "widths": None if widths is None else list(widths)})
+                       "widths": None if widths is None else list(widths), "kind": kind, "window": window,
+                       "threads": threads})
     cmd = [sys.executable, "-c", "import sys, monai_sre.experiments.benchmark as b; b._memory_probe(sys.argv[1])", spec]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True, env=dict(os.environ))
@@ -203,13 +234,19 @@ def _status_kib(field: str) -> int:
 
 def _memory_probe(spec: str) -> None:
     cfg = json.loads(spec)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg["threads"])
     torch.manual_seed(0)
-    model = _build_model(cfg["name"], cfg["algorithm"], cfg["spatial_dims"], cfg["widths"])
+    model = _build_model(cfg["name"], cfg["algorithm"], cfg["spatial_dims"], cfg["widths"],
+                         cfg.get("kind", "classification"))
     x = torch.randn(*cfg["shape"])
     with open("/proc/self/clear_refs", "w") as f:  # reset the peak RSS (VmHWM) to the current RSS
         f.write("5")
     before = _status_kib("VmRSS")
-    model(x).sum().backward()
+    if cfg.get("window"):
+        _window_fn(model.eval(), x, cfg["window"])()
+    else:
+        model(x).sum().backward()
     after = _status_kib("VmHWM")
     sys.stdout.write(f"{(after - before) / 1024:.1f}\n")
 
@@ -260,6 +297,92 @@ def model_rows(
     return rows
 
 
+def growth_exponent(voxels: Sequence[float], seconds: Sequence[float]) -> float:
+    """Least-squares slope of ``log(seconds)`` against ``log(voxels)``: 1.0 when time grows as the voxel count."""
+    import numpy as np
+
+    return float(np.polyfit(np.log(np.asarray(voxels, float)), np.log(np.asarray(seconds, float)), 1)[0])
+
+
+def _window_fn(module: nn.Module, x: torch.Tensor, window: int) -> Callable[[], None]:
+    from monai.inferers import sliding_window_inference
+
+    def run():
+        with torch.inference_mode():
+            sliding_window_inference(x, (window,) * (x.dim() - 2), 1, module, overlap=0.25)
+
+    return run
+
+
+def twin_rows(device: torch.device, quick: bool = False, memory: bool = True) -> dict:
+    """SRE networks against their plain twins at equal widths, interleaved in one process per input.
+
+    Returns:
+        ``{"rows": [...], "growth": [...], "windows": [...]}``: per (network, input) the train-step and inference
+        medians of both and their ratios (and the peak memory of a training step when ``memory``); per network
+        the growth exponent of the per-volume time against the voxel count (:func:`growth_exponent`); and the
+        time (and peak memory) of ``sliding_window_inference`` (one window at a time, overlap 0.25) over a
+        whole volume, SRE-UNet against UNet.
+    """
+    warmup, repeats = (1, 2) if quick else (1, 3)
+    rows, growth = [], []
+    threads = torch.get_num_threads()
+    for label, sre_name, plain_name, kind, widths, inputs in _TWINS[quick]:
+        per_volume: dict[str, list[float]] = {"sre_train": [], "sre_infer": [], "plain_train": [], "plain_infer": []}
+        voxels = []
+        for batch, size in inputs:
+            shape = (batch, 1, size, size, size)
+            torch.manual_seed(0)
+            x = torch.randn(*shape, device=device)
+            models = {}
+            for role, name in (("sre", sre_name), ("plain", plain_name)):
+                torch.manual_seed(0)
+                models[role] = _build_model(name, None, 3, widths, kind).to(device).train()
+            big = size >= 96 and not quick  # seconds per step: fewer repeats
+            train = interleaved_medians({k: _train_fn(m, x) for k, m in models.items()}, device, warmup,
+                                        2 if big else repeats)
+            infer = interleaved_medians({k: _infer_fn(m.eval(), x) for k, m in models.items()}, device, warmup,
+                                        2 if big else repeats)
+            row = {
+                "network": label, "sre": sre_name, "plain": plain_name, "kind": kind, "input": list(shape),
+                "widths": None if widths is None else list(widths), "device": str(device),
+                "params": {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()},
+                "train_ms": {k: 1e3 * v for k, v in train.items()}, "infer_ms": {k: 1e3 * v for k, v in infer.items()},
+                "train_ratio": train["sre"] / train["plain"], "infer_ratio": infer["sre"] / infer["plain"],
+            }
+            if memory:
+                if device.type == "cuda":
+                    row["peak_mb"] = {k: _cuda_peak_mb(m.train(), x) for k, m in models.items()}
+                else:
+                    row["peak_mb"] = {k: _cpu_peak_mb_subprocess(n, None, 3, shape, widths, kind, threads=threads)
+                                      for k, n in (("sre", sre_name), ("plain", plain_name))}
+                sre_mb, plain_mb = row["peak_mb"]["sre"], row["peak_mb"]["plain"]
+                row["peak_ratio"] = sre_mb / plain_mb if sre_mb and plain_mb else None
+            rows.append(row)
+            logger.info("twin %s", row)
+            voxels.append(size**3)
+            for k in ("sre", "plain"):
+                per_volume[f"{k}_train"].append(train[k] / batch)
+                per_volume[f"{k}_infer"].append(infer[k] / batch)
+        growth.append({"network": label, "sizes": [s for _, s in inputs],
+                       **{k: growth_exponent(voxels, v) for k, v in per_volume.items()}})
+    volume, window = _WINDOWS[quick]
+    shape = (1, 1, volume, volume, volume)
+    x = torch.randn(*shape, device=device)
+    nets = {}
+    for role, name in (("sre", "sre_unet"), ("plain", "unet")):
+        torch.manual_seed(0)
+        nets[role] = _build_model(name, None, 3, None if not quick else (4, 4, 8, 4), "segmentation")
+        nets[role] = nets[role].to(device).eval()
+    times = interleaved_medians({k: _window_fn(m, x, window) for k, m in nets.items()}, device, 0, 1)
+    win = {"input": list(shape), "window": window, "seconds": dict(times), "ratio": times["sre"] / times["plain"]}
+    if memory and device.type == "cpu":
+        win["peak_mb"] = {k: _cpu_peak_mb_subprocess(n, None, 3, shape, None if not quick else (4, 4, 8, 4),
+                                                     "segmentation", window, threads)
+                          for k, n in (("sre", "sre_unet"), ("plain", "unet"))}
+    return {"rows": rows, "growth": growth, "windows": [win]}
+
+
 def run_benchmark(
     device: str | torch.device = "cpu",
     quick: bool = False,
@@ -298,6 +421,8 @@ def run_benchmark(
         out["layers"] = layer_rows(device, quick)
     if "models" in sections:
         out["models"] = model_rows(device, quick, batch, size, widths, memory)
+    if "twins" in sections:
+        out["twins"] = twin_rows(device, quick, memory)
     if hasattr(os, "getloadavg"):
         meta["loadavg_end"] = os.getloadavg()
     return out
@@ -347,7 +472,58 @@ def format_tables(result: dict) -> str:
                 f"| {r['model']} | {'x'.join(map(str, r['input']))} | {r['params'] / 1e6:.2f} | {r['gflops']:.2f} "
                 f"| {r['train_ms']:.0f} | {r['infer_ms']:.0f} | {'-' if peak is None else f'{peak:.0f}'} |"
             )
+    if result.get("twins"):
+        lines += _twin_tables(result["twins"])
     return "\n".join(lines) + "\n"
+
+
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _twin_tables(twins: dict) -> list[str]:
+    lines = [
+        "",
+        "### SRE networks against their plain twins (equal widths; ms = median; ratio = SRE / plain)",
+        "",
+        "| network | plain twin | input | train SRE | train plain | ratio | infer SRE | infer plain | ratio "
+        "| peak MiB SRE | peak MiB plain | ratio |",
+        "|" + "---|" * 12,
+    ]
+    for r in twins["rows"]:
+        t, i, m = r["train_ms"], r["infer_ms"], r.get("peak_mb") or {}
+        peak_ratio = r.get("peak_ratio")
+        lines.append(
+            f"| {r['network']} | {r['plain']} | {'x'.join(map(str, r['input']))} | {t['sre']:.0f} | {t['plain']:.0f} "
+            f"| {r['train_ratio']:.2f} | {i['sre']:.0f} | {i['plain']:.0f} | {r['infer_ratio']:.2f} "
+            f"| {_mb(m.get('sre'))} | {_mb(m.get('plain'))} | {'-' if peak_ratio is None else f'{peak_ratio:.2f}'} |"
+        )
+    lines += [
+        "",
+        "Growth exponent of the time per volume against the voxel count (1.0: proportional):",
+        "",
+        "| network | sizes | train SRE | train plain | infer SRE | infer plain |",
+        "|---|---|---|---|---|---|",
+    ]
+    for g in twins["growth"]:
+        lines.append(
+            f"| {g['network']} | {', '.join(f'{s}^3' for s in g['sizes'])} | {g['sre_train']:.2f} "
+            f"| {g['plain_train']:.2f} | {g['sre_infer']:.2f} | {g['plain_infer']:.2f} |"
+        )
+    lines += [
+        "",
+        "Whole-volume segmentation, `sliding_window_inference` (one window at a time, overlap 0.25):",
+        "",
+        "| input | window | SRE-UNet s | UNet s | ratio | peak MiB SRE-UNet | peak MiB UNet |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for w in twins["windows"]:
+        m = w.get("peak_mb") or {}
+        lines.append(
+            f"| {'x'.join(map(str, w['input']))} | {w['window']}^3 | {w['seconds']['sre']:.1f} "
+            f"| {w['seconds']['plain']:.1f} | {w['ratio']:.2f} | {_mb(m.get('sre'))} | {_mb(m.get('plain'))} |"
+        )
+    return lines
 
 
 def timed_training(

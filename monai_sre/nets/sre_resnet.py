@@ -11,6 +11,7 @@ from monai.networks.layers.factories import Pool
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 
 from monai_sre.blocks.smoothing import GaussianSmoothing
+from monai_sre.blocks.sre_even_conv import SREEvenConv
 from monai_sre.blocks.sre_pool import SREAvgPool
 from monai_sre.blocks.sre_resblock import CONV_TYPES, SREBasicBlock, SREBottleneck, make_conv
 from monai_sre.nets.registry import register_model
@@ -26,10 +27,13 @@ __all__ = [
     "sre_r3d_18",
     "sre_r3d_18_k5",
     "sre_r3d_18_fullres",
+    "sre_r3d_18_strided",
     "r3d_18",
 ]
 
 _BLOCKS = {"basic": SREBasicBlock, "bottleneck": SREBottleneck}
+#: how an SRE stem downsamples (see ``SREResNet``'s ``stem_mode``)
+STEM_MODES = ("pool", "strided")
 
 #: depth -> (block, blocks per stage), as in torchvision / MONAI ``resnet_params``
 SRE_RESNET_DEPTHS: dict[int, tuple[str, tuple[int, ...]]] = {
@@ -100,6 +104,15 @@ class SREResNet(nn.Module):
         stem_pool: add a further downsampling by 2 after the stem (SRE: symmetric average pool;
             standard: 3x3 stride-2 max pool as in torchvision).
         stem_channels: stem output channels; default ``widths[0]``.
+        stem_mode: how an SRE stem downsamples by ``stem_stride``. ``"pool"`` (default): the
+            ``stem_kernel_size`` convolution runs at full resolution, then norm, activation and symmetric average
+            pooling; any input size. ``"strided"``: one symmetric convolution of size
+            ``stem_kernel_size + stem_stride - 1`` (8 for 7 and 2; even sizes are centred between voxels, see
+            :class:`~monai_sre.blocks.SREEvenConv`) at stride ``stem_stride`` with padding
+            ``(stem_kernel_size - 1) / 2``: it reads the same input window as convolution plus pooling, costs
+            about what the baseline's strided stem costs, and its output grid is symmetric when every
+            spatial size is a multiple of ``stem_stride`` (other sizes are refused). Ignored for
+            ``conv_type="standard"`` and ``stem_stride=1``.
         conv_type: ``"sre"`` or ``"standard"``.
         norm: MONAI norm name or ``(name, kwargs)``, e.g. ``"batch"``, ``"instance"``,
             ``("group", {"num_groups": 8})``.
@@ -142,6 +155,7 @@ class SREResNet(nn.Module):
         stem_stride: int = 2,
         stem_pool: bool = False,
         stem_channels: int | None = None,
+        stem_mode: str = "pool",
         conv_type: str = "sre",
         norm: str | tuple = "batch",
         act: str | tuple = ("relu", {"inplace": True}),
@@ -179,6 +193,8 @@ class SREResNet(nn.Module):
             or not 0.0 < float(input_smoothing) < float("inf")
         ):
             raise ValueError(f"input_smoothing must be None or a positive sigma in voxels, got {input_smoothing!r}.")
+        if stem_mode not in STEM_MODES:
+            raise ValueError(f"stem_mode must be one of {STEM_MODES}, got {stem_mode!r}.")
         stem_channels = widths[0] if stem_channels is None else stem_channels
         if not isinstance(stem_channels, int) or stem_channels < 1:
             raise ValueError(f"stem_channels must be a positive int, got {stem_channels!r}.")
@@ -196,15 +212,21 @@ class SREResNet(nn.Module):
             nn.Identity() if input_smoothing is None else GaussianSmoothing(spatial_dims, self.input_smoothing)
         )
 
-        stem: list[nn.Module] = [
-            make_conv(
+        strided = sre and stem_stride > 1 and stem_mode == "strided"
+        #: the input sizes must be multiples of this (a strided SRE stem); 1: any size
+        self.size_multiple = stem_stride if strided else 1
+        if strided:
+            first = SREEvenConv(
+                spatial_dims, in_channels, stem_channels, stem_kernel_size + stem_stride - 1, stride=stem_stride,
+                padding=(stem_kernel_size - 1) // 2, bias=False,
+            )
+        else:
+            first = make_conv(
                 spatial_dims, in_channels, stem_channels, stem_kernel_size, 1 if sre else stem_stride, conv_type,
                 stem_num_bands, sre_kwargs=sre_kwargs,
-            ),
-            get_norm_layer(norm, spatial_dims, stem_channels),
-            get_act_layer(act),
-        ]
-        if sre and stem_stride > 1:
+            )
+        stem: list[nn.Module] = [first, get_norm_layer(norm, spatial_dims, stem_channels), get_act_layer(act)]
+        if sre and stem_stride > 1 and not strided:
             stem.append(SREAvgPool(spatial_dims, stem_stride))
         if stem_pool:
             stem.append(SREAvgPool(spatial_dims, 2) if sre else Pool[Pool.MAX, spatial_dims](kernel_size=3, stride=2, padding=1))
@@ -272,6 +294,12 @@ class SREResNet(nn.Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(
                 f"SREResNet expects {self.in_channels} input channel(s), got {x.shape[1]} (shape {list(x.shape)})."
+            )
+        if self.size_multiple > 1 and any(n % self.size_multiple for n in x.shape[2:]):
+            raise ValueError(
+                f"SREResNet with stem_mode='strided' needs spatial sizes that are multiples of {self.size_multiple} "
+                f"(a symmetric output grid), got shape {list(x.shape)}; resize or pad the input, or use "
+                f"stem_mode='pool', which takes any size."
             )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -372,6 +400,15 @@ def sre_r3d_18(in_channels: int = 1, num_classes: int = 2, **kwargs) -> SREResNe
 def sre_r3d_18_k5(in_channels: int = 1, num_classes: int = 2, **kwargs) -> SREResNet:
     """:func:`sre_r3d_18` with 5x5x5 SRE kernels (3 bands) in every stage (about 3.9M parameters)."""
     return _build(_r3d("sre", 5, None), in_channels, num_classes, kwargs)
+
+
+@register_model()
+def sre_r3d_18_strided(in_channels: int = 1, num_classes: int = 2, **kwargs) -> SREResNet:
+    """:func:`sre_r3d_18` with a strided stem (``stem_mode="strided"``): one symmetric 8x8x8 convolution at stride 2
+    instead of a 7x7x7 convolution at full resolution followed by pooling. Same stages and invariance to the 48
+    grid symmetries; the stem costs about what R3D-18's does. Input sizes must be even.
+    """
+    return _build({**_r3d("sre", 3, 2), "stem_mode": "strided"}, in_channels, num_classes, kwargs)
 
 
 @register_model()

@@ -125,6 +125,16 @@ def test_auto_follows_the_cost_model_without_timing(monkeypatch):
     assert tiny.path_for(torch.randn(1, 2, 8, 8)) == "dense"
 
 
+def test_auto_runs_dense_once_the_band_intermediate_outgrows_the_caches(monkeypatch):
+    monkeypatch.setattr(sre_conv_module, "_timed", _refuse_timing)
+    conv = SREConv(3, 16, 16, 3, padding=1)  # 2 bands: 4x fewer multiply-adds on a band path
+    small, large = torch.randn(1, 16, 16, 16, 16), torch.empty(1, 16, 64, 64, 64)
+    intermediate = lambda x: x.numel() * conv.num_bands * x.element_size()  # noqa: E731 (bytes, filter-then-mix)
+    assert intermediate(small) <= sre_conv_module._SPILL_BYTES < intermediate(large)
+    assert conv.path_for(small) != "dense"
+    assert conv.path_for(large) == "dense"
+
+
 _TWO_PROCESSES = """
 import hashlib, json, torch
 from monai_sre.blocks import SREConv

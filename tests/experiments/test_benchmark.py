@@ -45,3 +45,31 @@ def test_timed_training_reports_accuracy_of_the_evaluator(tmp_path):
     assert out["iterations"] >= 1 and out["samples_per_s"] > 0
     correct = out["test_accuracy"] * 300  # the 300 test images of synthetic2d
     assert 0 <= round(correct) <= 300 and correct == pytest.approx(round(correct), abs=1e-6)
+
+
+def test_growth_exponent_of_a_power_law():
+    voxels = [8**3, 16**3, 32**3]
+    assert benchmark.growth_exponent(voxels, [2e-6 * v**1.25 for v in voxels]) == pytest.approx(1.25)
+
+
+@pytest.mark.slow
+def test_twin_table_pairs_each_sre_network_with_its_plain_twin():
+    twins = benchmark.twin_rows(torch.device("cpu"), quick=True, memory=False)
+    assert {(r["sre"], r["plain"]) for r in twins["rows"]} == {("sre_r3d_18", "r3d_18"), ("sre_unet", "unet")}
+    for r in twins["rows"]:
+        assert r["train_ratio"] == pytest.approx(r["train_ms"]["sre"] / r["train_ms"]["plain"])
+        assert r["params"]["sre"] < r["params"]["plain"]
+    assert [g["sizes"] for g in twins["growth"]] == [[12, 16], [12, 16]]
+    (window,) = twins["windows"]
+    assert window["ratio"] == pytest.approx(window["seconds"]["sre"] / window["seconds"]["plain"])
+    table = benchmark.format_tables({"twins": twins})
+    assert "| SRE-UNet | unet | 1x1x16x16x16 |" in table and "Growth exponent" in table
+    json.dumps(twins)
+
+
+@pytest.mark.slow
+def test_memory_probe_of_a_sliding_window_grows_with_the_window():
+    probe = lambda window: benchmark._cpu_peak_mb_subprocess(  # noqa: E731
+        "unet", None, 3, (1, 1, 64, 64, 64), (4, 4, 8, 4), "segmentation", window, threads=1)
+    small, large = probe(16), probe(64)
+    assert small is not None and large is not None and 0 <= small < large
