@@ -1,7 +1,12 @@
 """Benchmark SRE convolutions (dense vs band path vs nn.ConvNd) and SRE networks; prints tables, writes JSON.
 
+Sections: ``layers`` (one convolution, each algorithm), ``models`` (whole networks, each algorithm), ``twins``
+(SRE networks against their plain twins at equal widths, 28^3-128^3, peak memory, growth exponent, sliding-window
+segmentation of a 256^3 volume) and ``parts`` (where a ResNet's time goes, stem and stage by stage).
+
 Examples::
 
+    python scripts/benchmark.py --sections twins,parts --threads 1 --clock cpu --json bench.json --md bench.md
     python scripts/benchmark.py --quick
     python scripts/benchmark.py --device cuda --json /tmp/bench_cuda.json --md /tmp/bench_cuda.md
     python scripts/benchmark.py --sections models --batch 4 --size 32

@@ -23,7 +23,7 @@ import logging
 import os
 
 from monai_sre.experiments.cross_validation import cross_validate
-from monai_sre.experiments.reproduce import PROFILES, ROLES, reproduce
+from monai_sre.experiments.reproduce import EXTRA_ROLES, PROFILES, ROLES, reproduce
 
 
 def _folds(values: list[str]) -> int | dict[str, int]:
@@ -46,14 +46,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="seeds to run; the table shows mean ± std over them (each seed under <output_dir>/seed<s>)")
     parser.add_argument("--size", type=int, default=28)
     parser.add_argument("--output_dir", default="runs/reproduce")
-    parser.add_argument("--rows", nargs="+", choices=ROLES, default=list(ROLES),
-                        help="which rows to run per dataset (default: all)")
+    parser.add_argument("--rows", nargs="+", choices=ROLES + EXTRA_ROLES, default=list(ROLES),
+                        help=f"which rows to run per dataset (default: {' '.join(ROLES)}; also: {' '.join(EXTRA_ROLES)})")
     parser.add_argument("--max_epochs", "--epochs", dest="epochs", type=int,
                         help="override the bundles' epochs, the most a model trains (e.g. for a quick check)")
     parser.add_argument("--widths", type=int, nargs=4, help="override the profile's stage widths")
     parser.add_argument("--cv", nargs="+", metavar="K", help="K-fold cross-validation instead of the test split: "
                         "one K for every dataset or DATASET=K per dataset (e.g. breastmnist=5 adrenalmnist3d=3)")
-    parser.add_argument("--reference", default="sre_rotaug", choices=ROLES,
+    parser.add_argument("--reference", default="sre_rotaug", choices=ROLES + EXTRA_ROLES,
                         help="with --cv: the row every other row is compared with (default: sre_rotaug)")
     parser.add_argument("--cv_name", default="cv", help="with --cv: the tables go to <output_dir>/<cv_name>.{md,json}")
     args = parser.parse_args(argv)

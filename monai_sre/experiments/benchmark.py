@@ -45,12 +45,13 @@ __all__ = [
     "run_benchmark",
     "timed_training",
     "twin_rows",
+    "part_rows",
     "growth_exponent",
 ]
 
 logger = logging.getLogger(__name__)
 
-SECTIONS = ("layers", "models", "twins")
+SECTIONS = ("layers", "models", "twins", "parts")
 
 # full / quick layer grids: (spatial_dims, channels, kernel sizes, spatial size, batch)
 _LAYER_GRID = {
@@ -87,6 +88,11 @@ _TWINS = {
         ("SRE-R3D-18", "sre_r3d_18", "r3d_18", "classification", (4, 4, 8, 8), [(2, 12), (2, 16)]),
         ("SRE-UNet", "sre_unet", "unet", "segmentation", (4, 4, 8, 4), [(1, 12), (1, 16)]),
     ],
+}
+# where the time goes: (networks, widths, batch, size) timed part by part (stem, each stage)
+_PARTS = {
+    False: (("r3d_18", "sre_r3d_18", "sre_r3d_18_strided"), (16, 32, 64, 128), 4, 64),
+    True: (("r3d_18", "sre_r3d_18", "sre_r3d_18_strided"), (4, 4, 8, 8), 2, 16),
 }
 # whole-volume segmentation: (volume size, window size) for sliding_window_inference
 _WINDOWS = {False: (256, 96), True: (24, 16)}
@@ -383,6 +389,32 @@ def twin_rows(device: torch.device, quick: bool = False, memory: bool = True) ->
     return {"rows": rows, "growth": growth, "windows": [win]}
 
 
+def part_rows(device: torch.device, quick: bool = False) -> list[dict]:
+    """Where a ResNet's time goes: the stem and each stage timed on its own (train step with input gradients,
+    inference), beside the multiply-adds each runs, for every network of the ``_PARTS`` grid.
+
+    Returns:
+        One row per (network, part): ``train_ms``, ``infer_ms``, ``gflops`` (forward), ``input`` of the part.
+    """
+    names, widths, batch, size = _PARTS[quick]
+    warmup, repeats = (1, 2) if quick else (1, 3)
+    rows = []
+    for name in names:
+        torch.manual_seed(0)
+        net = _build_model(name, None, 3, widths).to(device)
+        h = torch.randn(batch, 1, size, size, size, device=device)
+        parts = [("stem", net.stem)] + [(f"stage {i + 1}", stage) for i, stage in enumerate(net.stages)]
+        for label, part in parts:
+            x = h.detach().requires_grad_(label != "stem")
+            train = interleaved_medians({label: _train_fn(part.train(), x)}, device, warmup, repeats)[label]
+            infer = interleaved_medians({label: _infer_fn(part.eval(), x)}, device, warmup, repeats)[label]
+            rows.append({"network": name, "part": label, "input": list(x.shape), "train_ms": 1e3 * train,
+                         "infer_ms": 1e3 * infer, "gflops": _gflops(part, x.detach())})
+            with torch.no_grad():
+                h = part(x.detach())
+    return rows
+
+
 def run_benchmark(
     device: str | torch.device = "cpu",
     quick: bool = False,
@@ -423,6 +455,8 @@ def run_benchmark(
         out["models"] = model_rows(device, quick, batch, size, widths, memory)
     if "twins" in sections:
         out["twins"] = twin_rows(device, quick, memory)
+    if "parts" in sections:
+        out["parts"] = part_rows(device, quick)
     if hasattr(os, "getloadavg"):
         meta["loadavg_end"] = os.getloadavg()
     return out
@@ -474,6 +508,17 @@ def format_tables(result: dict) -> str:
             )
     if result.get("twins"):
         lines += _twin_tables(result["twins"])
+    if result.get("parts"):
+        lines += [
+            "",
+            "### Where the time goes (each part timed on its own; ms = median; GFLOP = forward, 2 per multiply-add)",
+            "",
+            "| network | part | input | train ms | infer ms | GFLOP |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in result["parts"]:
+            lines.append(f"| {r['network']} | {r['part']} | {'x'.join(map(str, r['input']))} | {r['train_ms']:.0f} "
+                         f"| {r['infer_ms']:.0f} | {r['gflops']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

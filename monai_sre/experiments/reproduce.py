@@ -48,6 +48,7 @@ __all__ = [
     "PROFILES",
     "MODELS",
     "ROLES",
+    "EXTRA_ROLES",
     "bundle_command",
     "learning_flags",
     "mean_std",
@@ -101,6 +102,9 @@ PROFILES: dict[str, dict[int, dict[str, Any]]] = {
 # its rotated sweep writes to ("sweep"), and the role whose trained checkpoint it evaluates instead of training its own
 # ("reuses").
 ROLES = ("sre", "sre_rotaug", "baseline", "baseline_rotaug", "baseline_tta")
+#: rows run only when asked for: ``sre_strided``, the SRE model with the strided stem (3D only; the 2D models have no
+#: stem downsampling), trained as ``sre``
+EXTRA_ROLES = ("sre_strided",)
 _EVALUATE = ("evaluate.json", "evaluate_rotated.json")
 # Every trained row sets ``rotate_augment`` itself, so a row means the same recipe whatever the bundle's default is.
 _ROLE_SPECS: dict[str, dict[str, Any]] = {
@@ -111,6 +115,7 @@ _ROLE_SPECS: dict[str, dict[str, Any]] = {
                         "label": " + rot. aug."},
     "baseline_tta": {"model": "baseline", "settings": {"rotate_augment": False}, "suffix": "_tta", "label": " + TTA",
                      "evaluate": _EVALUATE + ("evaluate_tta.json",), "sweep": "rotated_tta", "reuses": "baseline"},
+    "sre_strided": {"model": "sre", "network": {3: "sre_r3d_18_strided"}, "settings": {"rotate_augment": False}},
 }
 _LINESTYLES = {"sre": "-", "sre_rotaug": (0, (5, 1)), "baseline": "--", "baseline_rotaug": ":",
                "baseline_tta": "-."}
@@ -127,9 +132,16 @@ def _spatial_dims(dataset: str) -> int:
     raise ValueError(f"dataset {dataset!r}: cannot tell 2D from 3D; use a MedMNIST flag such as 'breastmnist'.")
 
 
-def _run_name(dataset: str, spatial_dims: int, role: str) -> str:
+def _role_network(role: str, spatial_dims: int) -> str | None:
+    """The registry name that ``role`` trains for data of ``spatial_dims``; None where the role does not apply."""
     spec = _ROLE_SPECS[role]
-    return f"{dataset}_{MODELS[spatial_dims][spec['model']]}{spec.get('suffix', '')}"
+    if "network" in spec:
+        return spec["network"].get(spatial_dims)
+    return MODELS[spatial_dims][spec["model"]]
+
+
+def _run_name(dataset: str, spatial_dims: int, role: str) -> str:
+    return f"{dataset}_{_role_network(role, spatial_dims)}{_ROLE_SPECS[role].get('suffix', '')}"
 
 
 def plan_runs(datasets: Sequence[str], profile: str = "cpu", overrides: dict[str, Any] | None = None,
@@ -150,14 +162,16 @@ def plan_runs(datasets: Sequence[str], profile: str = "cpu", overrides: dict[str
     if not datasets:
         raise ValueError("datasets must name at least one MedMNIST dataset.")
     roles = [roles] if isinstance(roles, str) else list(roles)
-    if not roles or any(r not in ROLES for r in roles):
-        raise ValueError(f"roles must be a non-empty subset of {ROLES}, got {roles!r}.")
+    if not roles or any(r not in ROLES + EXTRA_ROLES for r in roles):
+        raise ValueError(f"roles must be a non-empty subset of {ROLES + EXTRA_ROLES}, got {roles!r}.")
     runs = []
     for ds in datasets:
         dims = _spatial_dims(ds)
-        for role in (r for r in ROLES if r in roles):
+        for role in (r for r in ROLES + EXTRA_ROLES if r in roles):
             spec = _ROLE_SPECS[role]
-            model = MODELS[dims][spec["model"]]
+            model = _role_network(role, dims)
+            if model is None:  # a row for other data (the strided stem of the 3D model)
+                continue
             runs.append({
                 "dataset": ds, "role": role, "model": model, "bundle": MODELS[dims]["bundle"], "spatial_dims": dims,
                 "settings": {**PROFILES[profile][dims], **(overrides or {}), **spec.get("settings", {})},
@@ -643,15 +657,16 @@ def _markdown(table: list[dict[str, Any]], tests: list[dict[str, Any]], profile:
 
 
 def _plot_curves(results: list[dict[str, Any]], path: Path) -> None:
-    """Test accuracy against rotation angle: one panel per dataset, SRE solid, baseline dashed, the baseline with
-    rotation augmentation dotted and with test-time augmentation dash-dotted."""
+    """Test accuracy and AUC against rotation angle: one column per dataset, one colour per row of the table (the
+    same role has the same colour in every panel), one line style per rotation axis."""
     datasets = sorted({r["dataset"] for r in results})
     if not datasets:
         return
     panels = [{"title": ds, "series": [{"label": r.get("label", r["model"]), "views": r["views"],
-                                        "linestyle": _LINESTYLES.get(r["role"], "-")}
+                                        "color": f"C{ROLES.index(r['role']) % 10}" if r["role"] in ROLES else None}
                                        for r in results if r["dataset"] == ds]} for ds in datasets]
-    atomic_write(path, plot_sweep(panels, ylabel="test accuracy (%)", scale=100.0))
+    atomic_write(path, plot_sweep(panels, metric=("acc", "auc"), ylabel=("test accuracy (%)", "test AUC (x100)"),
+                                  scale=100.0))
 
 
 def reproduce(datasets: Sequence[str], output_dir: str | os.PathLike, data_root: str | None = None,

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torch.nn as nn
 
 from monai_sre.experiments import benchmark
 
@@ -73,3 +74,18 @@ def test_memory_probe_of_a_sliding_window_grows_with_the_window():
         "unet", None, 3, (1, 1, 64, 64, 64), (4, 4, 8, 4), "segmentation", window, threads=1)
     small, large = probe(16), probe(64)
     assert small is not None and large is not None and 0 <= small < large
+
+
+def test_parts_cover_each_network_and_add_up_to_its_flops():
+    rows = benchmark.part_rows(torch.device("cpu"), quick=True)
+    names, widths, batch, size = benchmark._PARTS[True]
+    for name in names:
+        parts = [r for r in rows if r["network"] == name]
+        assert [r["part"] for r in parts] == ["stem", "stage 1", "stage 2", "stage 3", "stage 4"]
+        net = benchmark._build_model(name, None, 3, widths).eval()
+        x = torch.randn(batch, 1, size, size, size)
+        with torch.no_grad():
+            net(x)  # the eval-mode kernel caches fill, as in the timed parts (expansion is not counted then)
+        head = benchmark._gflops(nn.Sequential(net.global_pool, nn.Flatten(), net.fc), net.forward_features(x))
+        assert sum(r["gflops"] for r in parts) + head == pytest.approx(benchmark._gflops(net, x), rel=1e-6)
+    assert "| sre_r3d_18 | stem |" in benchmark.format_tables({"parts": rows})

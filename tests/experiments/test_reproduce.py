@@ -66,6 +66,15 @@ def test_plan_runs_gives_five_rows_per_dataset():
     assert [r["role"] for r in subset] == ["sre", "baseline_tta"]  # always in the order of ROLES
 
 
+def test_the_strided_stem_row_is_asked_for_and_exists_in_3d_only():
+    runs = rp.plan_runs(["adrenalmnist3d", "breastmnist"], "cpu", roles=["sre", "sre_strided"])
+    assert [(r["dataset"], r["role"], r["model"]) for r in runs] == [
+        ("adrenalmnist3d", "sre", "sre_r3d_18"), ("adrenalmnist3d", "sre_strided", "sre_r3d_18_strided"),
+        ("breastmnist", "sre", "sre_resnet18")]
+    assert runs[1]["settings"] == runs[0]["settings"] and runs[1]["name"] != runs[0]["name"]
+    assert "sre_strided" not in rp.ROLES  # not part of the default table
+
+
 @pytest.mark.parametrize("args, match", [((["breastmnist"], "fast"), "profile"), (([], "cpu"), "at least one"),
                                          ((["pathology"], "cpu"), "2D from 3D"),
                                          ((["breastmnist"], "cpu", None, ["tta"]), "roles"),
