@@ -31,6 +31,7 @@ __all__ = [
     "GROUPS",
     "LEGACY_KEY",
     "RECORD_FILE",
+    "RENAMED_VALUES",
     "RECORD_KEY",
     "RunRecord",
     "differing",
@@ -48,6 +49,10 @@ LEGACY_KEY = "settings"
 RECORD_FILE = "record.json"
 #: the groups of a record, in the order they are written
 GROUPS = ("data", "network", "preprocessing", "training")
+
+#: values that records of earlier versions hold and that are read as today's: the network names that MONAI's own
+#: components also have were renamed (``monai_sre.nets.RENAMED``; a test keeps the two tables equal)
+RENAMED_VALUES = {"network_name": {"resnet18": "plain_resnet18", "unet": "plain_unet"}}
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -70,12 +75,18 @@ def plain(value: Any, name: str) -> Any:
 
 
 def flat_record(record: Mapping | None) -> dict[str, Any]:
-    """``{key: value}`` over the groups of a record (a checkpoint's legacy flat record is returned as it is)."""
+    """``{key: value}`` over the groups of a record (a checkpoint's legacy flat record as it is), with the values of
+    :data:`RENAMED_VALUES` under their names of today."""
     if not record:
         return {}
     if not any(g in record and isinstance(record[g], Mapping) for g in GROUPS):
-        return dict(record)  # legacy: one flat dict
-    return {k: v for g in GROUPS for k, v in dict(record.get(g) or {}).items()}
+        flat = dict(record)  # legacy: one flat dict
+    else:
+        flat = {k: v for g in GROUPS for k, v in dict(record.get(g) or {}).items()}
+    for key, renamed in RENAMED_VALUES.items():
+        if isinstance(flat.get(key), str) and flat[key] in renamed:
+            flat[key] = renamed[flat[key]]
+    return flat
 
 
 class RunRecord:

@@ -1,6 +1,6 @@
 """Networks: SREResNet, its named presets and the model registry."""
 
-from .registry import get_model, get_model_builder, list_models, register_model
+from .registry import RENAMED, canonical_name, get_model, get_model_builder, list_models, register_model
 from .sre_resnet import (
     SRE_RESNET_DEPTHS,
     SREResNet,
@@ -18,9 +18,11 @@ from .segmentation_registry import get_segmentation_model, list_segmentation_mod
 from .sre_unet import SREUNet, sre_unet, unet
 
 __all__ = [
+    "RENAMED",
     "SRE_RESNET_DEPTHS",
     "SREResNet",
     "SREUNet",
+    "canonical_name",
     "get_model",
     "get_model_builder",
     "get_segmentation_model",

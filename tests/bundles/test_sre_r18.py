@@ -10,7 +10,7 @@ from bundle_cases import BundleSpec
 @pytest.fixture(scope="module")
 def spec():
     return BundleSpec(
-        name="sre_r18", flag="breastmnist", dims=2, default_run="synthetic2d_sre_resnet18", baseline="resnet18",
+        name="sre_r18", flag="breastmnist", dims=2, default_run="synthetic2d_sre_resnet18", baseline="plain_resnet18",
         rotation_views={("", f"{float(t)}") for t in range(0, 361, 10)},
         exact_rotations=[[None, 90], [None, 180]], prob_columns=("prob_malignant", "prob_normal, benign"),
     )

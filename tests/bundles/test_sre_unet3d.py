@@ -39,7 +39,7 @@ def datalist(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("network_name", ["sre_unet", "unet"])
+@pytest.mark.parametrize("network_name", ["sre_unet", "plain_unet"])
 def test_train_resume_rotated_evaluation_and_inference(network_name, datalist, tmp_path):
     out = tmp_path / "run"
     common = {**TINY, "dataset": str(datalist), "output_dir": str(out), "network_name": network_name}

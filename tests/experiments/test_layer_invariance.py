@@ -41,6 +41,6 @@ def test_network_invariance_is_zero_at_grid_turns_for_an_sre_network_only():
     x = smooth_fields(2, 4, 24)
     kwargs = {"in_channels": 1, "num_classes": 3, "widths": [4, 4, 4, 4]}
     sre = network_invariance(get_model("sre_resnet18", **kwargs), x, angles=(90.0, 30.0))
-    plain = network_invariance(get_model("resnet18", **kwargs), x, angles=(90.0,))
+    plain = network_invariance(get_model("plain_resnet18", **kwargs), x, angles=(90.0,))
     assert sre["err_90"] < 1e-5 and sre["floor_90"] < 1e-5 and plain["err_90"] > 1e-3
     assert sre["err_30"] > 0 and sre["floor_30"] > 0

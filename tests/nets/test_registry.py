@@ -10,7 +10,7 @@ import monai_sre
 from monai_sre.nets import SREResNet, get_model, list_models, register_model
 from monai_sre.nets import registry
 
-REQUIRED = ["r3d_18", "resnet18", "sre_r3d_18", "sre_r3d_18_k5", "sre_resnet18"]
+REQUIRED = ["plain_resnet18", "r3d_18", "sre_r3d_18", "sre_r3d_18_k5", "sre_resnet18"]
 
 
 def test_required_names_and_top_level_exports():
@@ -35,7 +35,7 @@ def test_every_builder_takes_channels_classes_and_widths(name):
     "name, spatial_dims, conv_type, kernels",
     [
         ("sre_resnet18", 2, "sre", (9, 9, 5, 5)),
-        ("resnet18", 2, "standard", (3, 3, 3, 3)),
+        ("plain_resnet18", 2, "standard", (3, 3, 3, 3)),
         ("sre_r3d_18", 3, "sre", (3, 3, 3, 3)),
         ("sre_r3d_18_k5", 3, "sre", (5, 5, 5, 5)),
         ("r3d_18", 3, "standard", (3, 3, 3, 3)),
@@ -80,3 +80,46 @@ def test_register_and_build_new_model(monkeypatch):
 
     assert "tiny_sre" in list_models()
     assert get_model("tiny_sre", num_classes=5).num_classes == 5
+
+
+@pytest.mark.parametrize("old, new", sorted(registry.RENAMED.items()))
+def test_renamed_names_warn_and_build_the_same_network(old, new):
+    from monai_sre.nets import get_segmentation_model, list_segmentation_models
+
+    build = get_segmentation_model if new in list_segmentation_models() else get_model
+    assert old not in list_models() + list_segmentation_models() and new in list_models() + list_segmentation_models()
+    torch.manual_seed(0)
+    fresh = build(new)
+    with pytest.warns(FutureWarning, match=f"'{old}' is deprecated.*use '{new}'"):
+        torch.manual_seed(0)
+        aged = build(old)
+    assert type(aged) is type(fresh) and aged.state_dict().keys() == fresh.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(aged.state_dict().values(), fresh.state_dict().values()))
+    with pytest.warns(FutureWarning, match=f"{old}\\(\\) is deprecated"):  # the Python name of earlier versions
+        getattr(monai_sre.nets, old)()
+
+
+def test_no_registered_name_is_also_a_monai_component():
+    from monai.bundle import ComponentLocator
+
+    from monai_sre.nets import list_segmentation_models
+
+    locator = ComponentLocator()
+    for name in list_models() + list_segmentation_models() + sorted(registry.RENAMED):
+        found = locator.get_component_module_name(name)
+        found = [found] if isinstance(found, str) else list(found or [])
+        assert not any(m.startswith("monai.") for m in found) or not any(m.startswith("monai_sre") for m in found), (
+            name, found)
+    for old in registry.RENAMED:  # the old names are MONAI's alone again
+        found = locator.get_component_module_name(old)
+        assert not any(m.startswith("monai_sre") for m in ([found] if isinstance(found, str) else found or []))
+
+
+def test_records_of_renamed_networks_read_as_the_new_names():
+    from monai_sre.checkpoint import RENAMED_VALUES, flat_record
+
+    assert RENAMED_VALUES["network_name"] == registry.RENAMED  # the checkpoint package keeps its own copy
+    old = {"network": {"network_name": "resnet18", "widths": [4, 4, 4, 4]}, "training": {"seed": 0}}
+    new = {"network": {"network_name": "plain_resnet18", "widths": [4, 4, 4, 4]}, "training": {"seed": 0}}
+    assert flat_record(old) == flat_record(new) == {"network_name": "plain_resnet18", "widths": [4, 4, 4, 4], "seed": 0}
+    assert flat_record({"network_name": "unet"}) == {"network_name": "plain_unet"}  # a legacy flat record too

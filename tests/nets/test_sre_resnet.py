@@ -68,7 +68,7 @@ class _Features(nn.Module):
 PARAM_RANGES = [
     ("sre_resnet18", 3.9e6, 4.0e6),
     ("sre_r3d_18", 2.5e6, 2.7e6),
-    ("resnet18", 11.1e6, 11.3e6),
+    ("plain_resnet18", 11.1e6, 11.3e6),
     ("r3d_18", 33.1e6, 33.3e6),
 ]
 
@@ -102,7 +102,7 @@ def test_baseline_counts_match_monai_resnet():
     ours_3d = get_model("r3d_18", in_channels=1, num_classes=2)
     ref_3d = monai_resnet18(spatial_dims=3, n_input_channels=1, num_classes=2, bias_downsample=False)
     assert count_parameters(ours_3d) == count_parameters(ref_3d)
-    ours_2d = get_model("resnet18", in_channels=3, num_classes=5)
+    ours_2d = get_model("plain_resnet18", in_channels=3, num_classes=5)
     ref_2d = monai_resnet18(spatial_dims=2, n_input_channels=3, num_classes=5, conv1_t_size=3, bias_downsample=False)
     assert count_parameters(ours_2d) == count_parameters(ref_2d)
 

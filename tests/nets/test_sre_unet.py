@@ -38,22 +38,22 @@ def test_segmentation_is_exactly_equivariant(spatial_dims, side):
     x = torch.randn(1, 1, *([side] * spatial_dims))
     syms = None if spatial_dims == 2 else GENERATORS_3D
     sre = get_segmentation_model("sre_unet", spatial_dims=spatial_dims, features=FEATURES, sre_kwargs=DENSE)
-    base = get_segmentation_model("unet", spatial_dims=spatial_dims, features=FEATURES)
+    base = get_segmentation_model("plain_unet", spatial_dims=spatial_dims, features=FEATURES)
     with eval_mode(sre, base):
         assert equivariance_error(sre, x, syms) < 1e-4
         assert equivariance_error(base, x, syms) > 1e-3
 
 
 def test_registered_and_trains():
-    assert {"sre_unet", "unet"} <= set(list_segmentation_models())
-    assert not {"sre_unet", "unet"} & set(list_models())  # the classifier registry stays classifiers only
+    assert {"sre_unet", "plain_unet"} <= set(list_segmentation_models())
+    assert not {"sre_unet", "plain_unet"} & set(list_models())  # the classifier registry stays classifiers only
     with pytest.raises(ValueError, match="already registered"):
-        register_segmentation_model("unet")(lambda **kw: None)
+        register_segmentation_model("plain_unet")(lambda **kw: None)
     with pytest.raises(ValueError, match="unknown model 'vnet'"):
         get_segmentation_model("vnet")
     torch.manual_seed(0)
     sre = get_segmentation_model("sre_unet", spatial_dims=2, in_channels=1, out_channels=2, features=FEATURES, sre_kwargs=DENSE)
-    base = get_segmentation_model("unet", spatial_dims=2, in_channels=1, out_channels=2, features=FEATURES)
+    base = get_segmentation_model("plain_unet", spatial_dims=2, in_channels=1, out_channels=2, features=FEATURES)
     assert any(isinstance(m, SREConv) for m in sre.modules()) and not any(isinstance(m, SREConv) for m in base.modules())
     assert sum(p.numel() for p in sre.parameters()) < 0.5 * sum(p.numel() for p in base.parameters())
     out = sre(torch.randn(2, 1, 16, 16))

@@ -110,7 +110,7 @@ def test_networks_of_the_bundle_pass():
     check_network("sre_r3d_18", 3)
     check_network("sre_resnet18", 2)
     check_network("sre_unet", 3, "segmentation")
-    assert network_kind("r3d_18") == ("classification", 3) and network_kind("unet") == ("segmentation", None)
+    assert network_kind("r3d_18") == ("classification", 3) and network_kind("plain_unet") == ("segmentation", None)
 
 
 def test_a_read_only_folder_is_refused_naming_the_switch(read_only_folder, tmp_path):
