@@ -163,8 +163,9 @@ def _scores_and_labels(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tens
 def summarize_sweep(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The paper's columns from :func:`rotation_sweep` rows.
 
-    ``Orig.`` is the original view's accuracy, ``Rot.`` the mean over rotation views, ``Ref.`` the mean over
-    reflection views. ``gap_rot = Orig. - Rot.`` is the invariance gap (0 for a perfectly invariant model),
+    ``Orig.`` is the original view's accuracy, ``Rot.`` the mean over rotation views (the paper's protocol, whose
+    0-degree and 360-degree views are the original), ``Rot. turned`` the mean over the rotation views that turn the
+    image (angle not a multiple of 360 degrees), ``Ref.`` the mean over reflection views. ``gap_rot = Orig. - Rot.`` is the invariance gap (0 for a perfectly invariant model),
     ``worst_rot`` the lowest rotated accuracy. AUCs follow the same pattern with an ``auc_`` prefix.
 
     Raises:
@@ -180,19 +181,22 @@ def summarize_sweep(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         vals = [r[key] for r in rows if not math.isnan(r[key])]
         return float(np.mean(vals)) if vals else math.nan
 
-    out: dict[str, Any] = {"Orig.": orig[0]["acc"], "Rot.": _mean(rot, "acc"), "Ref.": _mean(ref, "acc")}
+    turned = [r for r in rot if float(r.get("angle", 0.0)) % 360.0 != 0.0]
+    out: dict[str, Any] = {"Orig.": orig[0]["acc"], "Rot.": _mean(rot, "acc"), "Rot. turned": _mean(turned, "acc"),
+                           "Ref.": _mean(ref, "acc")}
     out["gap_rot"] = out["Orig."] - out["Rot."] if rot else math.nan
     out["gap_ref"] = out["Orig."] - out["Ref."] if ref else math.nan
     out["worst_rot"] = float(min(r["acc"] for r in rot)) if rot else math.nan
     out.update({"auc_Orig.": orig[0]["auc"], "auc_Rot.": _mean(rot, "auc"), "auc_Ref.": _mean(ref, "auc")})
-    out.update({"n_rotations": len(rot), "n_reflections": len(ref), "n_samples": orig[0]["n"]})
+    out.update({"n_rotations": len(rot), "n_turned": len(turned), "n_reflections": len(ref), "n_samples": orig[0]["n"]})
     return out
 
 
 def write_sweep(
     results: Sequence[dict[str, Any]], output_dir: str, prefix: str = "rotated", title: str = "Rotated evaluation"
 ) -> dict[str, str]:
-    """Write ``<prefix>.json`` (rows + summary), ``<prefix>.csv``, ``<prefix>_summary.csv`` and ``<prefix>.png``;
+    """Write ``<prefix>.json`` (rows + summary), ``<prefix>.csv``, ``<prefix>_summary.csv`` and ``<prefix>.png``
+    (accuracy and AUC against angle, one line style per axis);
     rows with ``scores`` (:func:`rotation_sweep`) also give ``<prefix>_scores.npz``: ``views`` (names), ``scores``
     ``(views, n, num_classes)`` and ``labels`` ``(n, num_classes)``, one-hot, for paired per-sample statistics.
 
@@ -202,11 +206,12 @@ def write_sweep(
         mapping from ``"json"``, ``"csv"``, ``"summary"``, ``"png"`` (and ``"scores"``) to the written paths.
     """
     summary = summarize_sweep(results)
-    levels = [{"value": summary["Orig."], "label": "original"},
-              {"value": summary["Ref."], "label": "reflections (mean)", "color": "gray", "linestyle": ":"}]
+    levels = [{"value": {"acc": summary["Orig."], "auc": summary["auc_Orig."]}, "label": "original"},
+              {"value": {"acc": summary["Ref."], "auc": summary["auc_Ref."]}, "label": "reflections (mean)",
+               "color": "gray", "linestyle": "-."}]
     panels = [{"title": title, "series": [{"label": "", "views": list(results)}], "levels": levels}]
     rows = [{k: r.get(k) for k in ("name", "kind", "axis", "angle", "acc", "auc", "n")} for r in results]
-    paths = write_views(rows, summary, output_dir, prefix, panels, metric="acc", ylabel="accuracy")
+    paths = write_views(rows, summary, output_dir, prefix, panels, metric=("acc", "auc"), ylabel=("accuracy", "AUC"))
     if results and all("scores" in r for r in results):
         both = torch.stack([torch.as_tensor(r["scores"]) for r in results]).numpy()
         width = both.shape[-1] // 2

@@ -263,7 +263,7 @@ def write_segmentation_sweep(
     panels = [
         {"title": f"{title}: Dice (resampled truth)", "series": [{"label": "", "views": list(results)}],
          "levels": [{"value": summary["Orig."], "label": "original"},
-                    {"value": summary["Ref."], "label": "reflections (mean)", "color": "gray", "linestyle": ":"}]},
+                    {"value": summary["Ref."], "label": "reflections (mean)", "color": "gray", "linestyle": "-."}]},
         {"title": "consistency (prediction vs rotated original prediction)",
          "series": [{"label": "", "views": [{**r, "dice": r["consistency"]} for r in results]}]},
     ]

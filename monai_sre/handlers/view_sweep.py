@@ -159,11 +159,12 @@ def write_views(
     output_dir: str,
     prefix: str,
     panels: Sequence[Mapping[str, Any]],
-    metric: str,
-    ylabel: str,
+    metric: str | Sequence[str],
+    ylabel: str | Sequence[str],
 ) -> dict[str, str]:
     """Write ``<prefix>.csv`` (one row per view), ``<prefix>_summary.csv``, ``<prefix>.json`` (summary and views,
-    NaN as null) and ``<prefix>.png`` (:func:`monai_sre.utils.plot_sweep` of ``panels``), each atomically.
+    NaN as null) and ``<prefix>.png`` (:func:`monai_sre.utils.plot_sweep` of ``panels``, one row of plots per
+    ``metric``), each atomically.
 
     Returns:
         mapping from ``"json"``, ``"csv"``, ``"summary"`` and ``"png"`` to the written paths.
