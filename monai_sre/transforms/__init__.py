@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from .array import RandRotateAxis, RandRotateMatrix, RotateAxis, RotateMatrix
+from .array import RotateAxis
 from .dictionary import (
-    RandRotateAxisd,
-    RandRotateAxisD,
-    RandRotateAxisDict,
-    RandRotateMatrixd,
-    RandRotateMatrixD,
-    RandRotateMatrixDict,
     RotateAxisd,
     RotateAxisD,
     RotateAxisDict,
-    RotateMatrixd,
-    RotateMatrixD,
-    RotateMatrixDict,
 )
 from .recipes import FIELDS_OF_VIEW, BallMaskd, classification_transforms, inscribed_ball
 from .rotation import (
@@ -34,22 +25,10 @@ __all__ = [
     "BallMaskd",
     "classification_transforms",
     "inscribed_ball",
-    "RandRotateAxis",
-    "RandRotateAxisd",
-    "RandRotateAxisD",
-    "RandRotateAxisDict",
-    "RandRotateMatrix",
-    "RandRotateMatrixd",
-    "RandRotateMatrixD",
-    "RandRotateMatrixDict",
     "RotateAxis",
     "RotateAxisd",
     "RotateAxisD",
     "RotateAxisDict",
-    "RotateMatrix",
-    "RotateMatrixd",
-    "RotateMatrixD",
-    "RotateMatrixDict",
     "reflection_protocol",
     "rotate",
     "rotate_batch",

@@ -1,4 +1,4 @@
-"""RotateAxis / RotateMatrix / random rotations on single channel-first samples."""
+"""RotateAxis on single channel-first samples."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from monai_sre.transforms import RandRotateAxis, RandRotateMatrix, RotateAxis, RotateMatrix
+from monai_sre.transforms import RotateAxis
 from monai_sre.transforms.rotation import rotate_batch, torchio_rotate
 
 AXES_3D = [0, 1, 2]
@@ -56,35 +56,6 @@ def test_rotate_axis_2d_types_and_errors():
         RotateAxis(30, axis=0, mode="cubic")
     with pytest.raises(TypeError, match="angle"):
         RotateAxis("30", axis=0)
-
-
-def test_rotate_matrix():
-    x = torch.rand(1, 10, 10, 10)
-    r = RotateMatrix.from_axis_angles([(2, 90)], mode="nearest")
-    assert torch.equal(r(x), torch.rot90(x, 1, dims=(1, 2)))
-    with pytest.raises(ValueError, match="proper rotation"):
-        RotateMatrix(np.diag([1.0, 1.0, -1.0]))
-    with pytest.raises(ValueError, match="2D but img"):
-        RotateMatrix(np.eye(2))(x)
-
-
-def test_random_rotations_seeded():
-    x = torch.rand(1, 10, 10, 10)
-    a, b = RandRotateAxis(prob=1.0), RandRotateAxis(prob=1.0)
-    a.set_random_state(3)
-    b.set_random_state(3)
-    assert torch.equal(a(x), b(x))
-    assert not torch.allclose(a(x), x)
-    assert torch.equal(RandRotateAxis(prob=0.0)(x), x)
-    discrete = RandRotateAxis(prob=1.0, degrees=(90, 180, 270), mode="nearest").set_random_state(0)
-    y = discrete(x)
-    assert discrete._angle in (90, 180, 270)
-    assert torch.equal(y.flatten().sort().values, x.flatten().sort().values)  # a grid permutation
-    rm = RandRotateMatrix(prob=1.0).set_random_state(0)
-    y = rm(x)
-    mat = rm._matrix(3)
-    np.testing.assert_allclose(mat @ mat.T, np.eye(3), atol=1e-10)
-    assert np.isclose(np.linalg.det(mat), 1.0) and y.shape == x.shape
 
 
 @pytest.mark.parametrize("angle", [float("nan"), float("inf"), -float("inf")])
