@@ -91,8 +91,9 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def image_metrics(scores: np.ndarray, labels: np.ndarray, views: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-    """Per-image correctness of one sweep: ``Orig.`` (0/1), ``Rot.``, ``Ref.`` and ``off_grid`` (share of the
-    rotated, reflected and off-grid rotated views answered right), each ``(n,)``.
+    """Per-image correctness of one sweep: ``Orig.`` (0/1), ``Rot.``, ``Rot. turned``, ``Ref.`` and ``off_grid``
+    (share of the rotated views, of those whose angle is not a multiple of 360 degrees, of the reflected views and of
+    the off-grid rotated views answered right), each ``(n,)``.
 
     Args:
         scores: ``(views, n, C)`` scores of :func:`~monai_sre.handlers.write_sweep`'s ``rotated_scores.npz``.
@@ -102,12 +103,13 @@ def image_metrics(scores: np.ndarray, labels: np.ndarray, views: Sequence[Mappin
     correct = (scores.argmax(-1) == np.asarray(labels).argmax(-1)).astype(np.float64)
     kinds = [v["kind"] for v in views]
     off = [v["kind"] == "rotation" and float(v["angle"]) % 90.0 != 0.0 for v in views]
+    turned = [v["kind"] == "rotation" and float(v["angle"]) % 360.0 != 0.0 for v in views]
 
     def share(mask: Sequence[bool]) -> np.ndarray:
         return correct[np.asarray(mask)].mean(0) if any(mask) else np.full(correct.shape[1], np.nan)
 
     return {"Orig.": correct[kinds.index("original")], "Rot.": share([k == "rotation" for k in kinds]),
-            "Ref.": share([k == "reflection" for k in kinds]), "off_grid": share(off)}
+            "Rot. turned": share(turned), "Ref.": share([k == "reflection" for k in kinds]), "off_grid": share(off)}
 
 
 def load_fold(run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -168,10 +170,10 @@ def _pooled(folds: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
 
 def _row_stats(seeds: Sequence[Mapping[str, np.ndarray]], idx: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Columns of a row (averaged over its seeds) on the images ``idx`` (``(B, n)``; None: all images once)."""
-    out: dict[str, list] = {c: [] for c in (*COLUMNS, "off_grid_gap")}
+    out: dict[str, list] = {c: [] for c in (*COLUMNS, "Rot. turned", "off_grid_gap")}
     for s in seeds:
         take = (lambda a: a) if idx is None else (lambda a: a[idx])
-        for c in ("Orig.", "Rot.", "Ref."):
+        for c in ("Orig.", "Rot.", "Rot. turned", "Ref."):
             out[c].append(np.nanmean(take(s[c]), axis=-1))
         out["off_grid_gap"].append(np.nanmean(take(s["Orig."]) - take(s["off_grid"]), axis=-1))
         out["AUC"].append(auc(take(s["scores"]), take(s["labels"])))
@@ -374,10 +376,11 @@ def to_markdown(document: Mapping[str, Any]) -> str:
              f"images ({document['n_boot']} replicates), then per fold (paired t).", ""]
     for dataset, res in document["datasets"].items():
         lines += [f"### {dataset} ({res['folds']}-fold, {res['n_images']} images)", "",
-                  "| row | params | Orig. | Rot. | Ref. | AUC | off-grid gap | Δ Orig. | Δ Rot. | Δ Ref. | Δ AUC "
-                  "| Δ Rot. per fold | Δ Ref. per fold |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| row | params | Orig. | Rot. | Rot. turned | Ref. | AUC | off-grid gap | Δ Orig. | Δ Rot. | Δ Ref. "
+                  "| Δ AUC | Δ Rot. per fold | Δ Ref. per fold |", "|" + "---|" * 14]
         for row, values in res["rows"].items():
-            cells = [f"{100 * values[c]:.1f}" for c in (*COLUMNS, "off_grid_gap")]
+            cells = [f"{100 * values[c]:.1f}" if c in values else "—"
+                     for c in ("Orig.", "Rot.", "Rot. turned", "Ref.", "AUC", "off_grid_gap")]
             d = res["diff"].get(row)
             deltas = ["(reference)"] + [""] * 5 if d is None else \
                 [_ci(d[c]) for c in COLUMNS] + [_ci(d["Rot."], "fold_"), _ci(d["Ref."], "fold_")]

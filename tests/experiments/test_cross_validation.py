@@ -50,6 +50,13 @@ def test_image_metrics_share_each_images_views():
     np.testing.assert_allclose(m["Rot."], [1 / 3, 2 / 3, 1 / 3, 1])
     np.testing.assert_allclose(m["off_grid"], [0, 1, 0.5, 1])  # 30 and 45 degrees, not 90
     np.testing.assert_allclose(m["Ref."], [1, 0, 0, 0])
+    np.testing.assert_allclose(m["Rot. turned"], m["Rot."])  # no 0- or 360-degree view here
+    views = [{"kind": "original", "angle": 0.0}] + [{"kind": "rotation", "angle": a} for a in (0.0, 90.0, 360.0)]
+    labels = np.eye(2)[[0, 1]]
+    scores = np.stack([labels, labels, 1 - labels, labels])  # only the 90-degree view is answered wrong
+    turned = cv.image_metrics(scores, labels, views)
+    np.testing.assert_allclose(turned["Rot."], [2 / 3, 2 / 3])
+    np.testing.assert_allclose(turned["Rot. turned"], [0, 0])
 
 
 def test_compare_pairs_images_and_ranks_a_better_row_above_with_its_interval():

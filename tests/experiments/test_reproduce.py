@@ -128,7 +128,7 @@ def test_aggregate_table_and_paired_ttests(tmp_path):
     adrenal_sre = next(r for r in rows if r["dataset"] == "adrenalmnist3d" and r["model"] == "sre_r3d_18")
     assert float(adrenal_sre["Orig."]) == pytest.approx(80.0) and float(adrenal_sre["paper_Orig."]) == 84.2
     md = paths["md"].read_text()
-    assert "| breastmnist | sre_resnet18 | 82.0 | 81.5 | 82.0 |" in md and "79.5" in md
+    assert "| breastmnist | sre_resnet18 | 82.0 | 81.5 | — | 82.0 |" in md and "79.5" in md  # no turned views given
     assert paths["png"].stat().st_size > 1000
 
 
@@ -283,7 +283,7 @@ def test_aggregate_writes_the_new_rows_and_columns(tmp_path):
     assert table["baseline_tta"]["flags"].count("majority-class share") == 2
     assert not table["sre"]["flags"] and not table["baseline"]["flags"]
     md = paths["md"].read_text()
-    assert "| adrenalmnist3d | r3d_18 + rot. aug. | 77.0 ± 0.0 | 76.0 ± 0.0 | 77.0 ± 0.0 |" in md
+    assert "| adrenalmnist3d | r3d_18 + rot. aug. | 77.0 ± 0.0 | 76.0 ± 0.0 | — | 77.0 ± 0.0 |" in md
     assert "| adrenalmnist3d | r3d_18 + TTA |" in md and "1.0 (shared) | 60.00 |" in md
     assert "| 13.5 | converged ×1, max_epochs ×1 |" in md and "2 thread(s) on cpu" in md
     assert "- adrenalmnist3d / r3d_18 + rot. aug.: seed 0: train loss 0.350 > 3 x" in md

@@ -66,6 +66,15 @@ def test_invariant_net_exact_at_right_angles_and_flips():
     assert summary["gap_ref"] == 0.0 and summary["n_rotations"] == 4 and summary["n_samples"] == 8
 
 
+def test_turned_rotations_leave_out_the_views_that_are_the_original():
+    rows = [{"kind": "original", "axis": None, "angle": 0.0, "acc": 0.9, "auc": 0.8, "n": 10}]
+    rows += [{"kind": "rotation", "axis": 0, "angle": a, "acc": acc, "auc": 0.7, "n": 10}
+             for a, acc in ((0.0, 0.9), (90.0, 0.6), (180.0, 0.3), (360.0, 0.9))]
+    summary = summarize_sweep(rows)
+    assert summary["Rot."] == pytest.approx(0.675) and summary["Rot. turned"] == pytest.approx(0.45)
+    assert summary["n_rotations"] == 4 and summary["n_turned"] == 2
+
+
 def test_non_invariant_net_shows_a_gap():
     loader = DataLoader(_data(2, n=16), batch_size=8)
     rows = rotation_sweep(CornerNet(), loader, 2, "binary-class", views=make_views(2, [(None, 90)], []))
