@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from .datasets import cross_validation_folds, dataset_info, get_dataset
-from .medmnist import BUNDLE_FOR_DIMS, MEDMNIST_FLAGS, MEDMNIST_SIZES, MedMNISTDataset, NpzClassificationDataset, default_root
+from .medmnist import (
+    BUNDLE_FOR_DIMS,
+    DOWNLOAD_HINT,
+    MEDMNIST_FLAGS,
+    MEDMNIST_SIZES,
+    MedMNISTDataset,
+    NpzClassificationDataset,
+    default_root,
+    fetch_medmnist,
+)
 from .datalist import read_datalist
 from .nifti import (
     NiftiDataset,
@@ -53,6 +62,8 @@ __all__ = [
     "dataset_info",
     "default_cache",
     "default_root",
+    "fetch_medmnist",
+    "DOWNLOAD_HINT",
     "file_version",
     "get_dataset",
     "image_problem",

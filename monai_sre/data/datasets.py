@@ -10,7 +10,7 @@ from monai.data import partition_dataset_classes
 from monai.utils import optional_import
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from .medmnist import BUNDLE_FOR_DIMS, MedMNISTDataset, NpzClassificationDataset, read_npz
+from .medmnist import BUNDLE_FOR_DIMS, MedMNISTDataset, NpzClassificationDataset, fetch_medmnist, read_npz
 from .nifti import check_datalist, nifti_dataset
 from .splits import split_name
 from .synthetic import SYNTHETIC_INFO, default_cache, make_synthetic
@@ -33,6 +33,7 @@ def get_dataset(
     fold: int | None = None,
     num_folds: int = 5,
     num_classes: int | None = None,
+    download: bool = False,
 ) -> Dataset:
     """Dataset of MONAI dictionaries ``{"image": float (C, *spatial), "label": int | multi-hot}``.
 
@@ -53,6 +54,8 @@ def get_dataset(
         num_folds: number of folds when ``fold`` is given (at least 2).
         num_classes: datalists only: the number of classes when some have no training images (labels must then be
             below it); None requires the training labels to be 0..K-1 (see :func:`~monai_sre.data.check_datalist`).
+        download: MedMNIST only: download the npz with the ``medmnist`` package if it is not in ``root``
+            (:func:`~monai_sre.data.fetch_medmnist`).
 
     Raises:
         ValueError: unknown name or split, an empty split, a datalist that fails
@@ -61,6 +64,10 @@ def get_dataset(
         RuntimeError: a truncated or corrupt npz file (named in the message).
     """
     split = split_name(split)
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be True or False, got {download!r}.")
+    if download and _has_medmnist and str(name).lower() in medmnist.INFO:
+        fetch_medmnist(str(name), root, size)
     if fold is not None and split != "test":
         pooled, folds = cross_validation_folds(name, num_folds, root=root, size=size, transform=transform)
         held_out = folds[_check_fold(fold, num_folds)]

@@ -24,7 +24,9 @@ __all__ = [
     "MEDMNIST_SIZES",
     "NpzClassificationDataset",
     "MedMNISTDataset",
+    "DOWNLOAD_HINT",
     "default_root",
+    "fetch_medmnist",
     "read_npz",
     "NPZ_ERRORS",
 ]
@@ -89,6 +91,50 @@ def read_npz(path: str | os.PathLike, *keys: str) -> list[np.ndarray]:
 def npz_name(flag: str, size: int = 28) -> str:
     """MedMNIST file naming: ``{flag}.npz`` for size 28, ``{flag}_{size}.npz`` otherwise."""
     return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
+
+
+#: how a user fetches a missing MedMNIST file, for the messages that report one
+DOWNLOAD_HINT = "or download it with --download true (bundles) or download=True (get_dataset, MedMNISTDataset)"
+
+
+def fetch_medmnist(name: str, root: str | os.PathLike | None = None, size: int = 28) -> str:
+    """Download the MedMNIST npz of ``name`` at ``size`` into ``root`` with the ``medmnist`` package, unless it is
+    there already.
+
+    Args:
+        name: MedMNIST flag, e.g. ``"adrenalmnist3d"``.
+        root: the data folder; default :func:`default_root` (``$MONAI_SRE_DATA`` or ``~/.medmnist``).
+        size: 28, 64, 128 or 224.
+
+    Returns:
+        the path of the npz file (all three splits).
+
+    Raises:
+        ImportError: without the ``medmnist`` package.
+        ValueError: unknown name or size.
+        RuntimeError: the download failed (the message names the file, the folder and the cause).
+    """
+    if not _has_medmnist:
+        raise ImportError("downloading MedMNIST needs the medmnist package (pip install medmnist).")
+    flag = str(name).lower()
+    if flag not in medmnist.INFO:
+        raise ValueError(f"name must be a MedMNIST flag such as {MEDMNIST_FLAGS[:3]}..., got {name!r}.")
+    if size not in MEDMNIST_SIZES:
+        raise ValueError(f"size must be one of {MEDMNIST_SIZES}, got {size!r}.")
+    root_dir = Path(root if root is not None else default_root()).expanduser()
+    path = root_dir / npz_name(flag, size)
+    if path.is_file():
+        return str(path)
+    root_dir.mkdir(parents=True, exist_ok=True)
+    data_class = getattr(medmnist, medmnist.INFO[flag]["python_class"])
+    logger.info("downloading MedMNIST %s (size %d) into %s", flag, size, root_dir)
+    try:
+        data_class(split="train", root=str(root_dir), size=size, download=True)
+    except Exception as err:  # noqa: BLE001 - medmnist raises plain RuntimeError/URLError/OSError
+        raise RuntimeError(f"download of MedMNIST file {path.name!r} into {root_dir.resolve()} failed: {err}") from err
+    if not path.is_file():
+        raise RuntimeError(f"download of MedMNIST file {path.name!r} into {root_dir.resolve()} wrote no such file.")
+    return str(path)
 
 
 def _to_channel_first(images: np.ndarray, spatial_dims: int) -> np.ndarray:
@@ -177,7 +223,7 @@ class MedMNISTDataset(NpzClassificationDataset):
         root: folder with the npz files; default :func:`default_root` (``$MONAI_SRE_DATA`` or ``~/.medmnist``).
         size: 28, 64, 128 or 224 (file ``{name}.npz`` for 28, ``{name}_{size}.npz`` otherwise).
         transform: callable applied to each item dictionary.
-        download: download the file with ``medmnist`` if it is missing (needs access to zenodo.org).
+        download: download the file with ``medmnist`` if it is missing (:func:`fetch_medmnist`; needs internet).
 
     Raises:
         ValueError: unknown name, split or size.
@@ -185,7 +231,7 @@ class MedMNISTDataset(NpzClassificationDataset):
         RuntimeError: the npz is truncated or corrupt; the message names it.
 
     Example:
-        >>> ds = MedMNISTDataset("adrenalmnist3d", "test", root="../shared/data/medmnist")  # doctest: +SKIP
+        >>> ds = MedMNISTDataset("adrenalmnist3d", "test", root=os.environ["MONAI_SRE_DATA"])  # doctest: +SKIP
         >>> ds[0]["image"].shape, ds[0]["label"]  # doctest: +SKIP
         (torch.Size([1, 28, 28, 28]), 0)
     """
@@ -210,17 +256,17 @@ class MedMNISTDataset(NpzClassificationDataset):
         root_dir = Path(root if root is not None else default_root()).expanduser()
         path = root_dir / npz_name(flag, size)
         if download:
-            root_dir.mkdir(parents=True, exist_ok=True)
+            fetch_medmnist(flag, root_dir, size)
         elif not path.is_file():
             raise FileNotFoundError(
                 f"MedMNIST file {npz_name(flag, size)!r} not found: expected it at {path.resolve()}. Put the official "
-                f"npz there (or set root / MONAI_SRE_DATA), or pass download=True to fetch it with medmnist."
+                f"npz there (or set root / MONAI_SRE_DATA), {DOWNLOAD_HINT}."
             )
         info = medmnist.INFO[flag]
         data_class = getattr(medmnist, info["python_class"])
         logger.debug("loading %s split %s from %s", flag, split, path)
         try:
-            raw = data_class(split=split, root=str(root_dir), size=size, download=download)
+            raw = data_class(split=split, root=str(root_dir), size=size, download=False)
         except NPZ_ERRORS:
             read_npz(path, f"{split}_images", f"{split}_labels")  # raises the error that names the file
             raise
