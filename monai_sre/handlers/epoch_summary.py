@@ -48,7 +48,12 @@ class EpochSummary:
     Attach it to the trainer *after* the :class:`monai.handlers.ValidationHandler`, so that the line shows the
     metrics of the validation that just ran::
 
-        epoch 3/100 | loss 0.4121 lr 0.02 | val_acc 0.9375 val_loss 0.2113 | best val_loss 0.2113 (epoch 3) | 41.2s
+        epoch 3, at most 100 | loss 0.4121 lr 0.02 | val_acc 0.9375 val_loss 0.2113 | best val_loss 0.2113 (epoch 3) | 41.2s
+
+    When it is attached it logs the stopping rule (``rule``), and when the run ends, a last line with the best epoch,
+    its validation metrics and where the results are::
+
+        stopped: converged after 12 epochs | best epoch 9: val_loss 0.1032 val_acc 0.9500 | model runs/x/models/model.pt | TensorBoard runs/x/tensorboard
 
     Args:
         evaluator: the validation engine (its ``state.metrics``, ``best_metric`` and ``best_metric_epoch`` are shown);
@@ -62,6 +67,10 @@ class EpochSummary:
             ``Engine.terminate`` (the early-stopping rule of :class:`~monai_sre.handlers.TrainingSchedule`) or
             ``"max_epochs"`` if it ran its ``max_epochs``. A resumed run keeps the earlier epochs' records, and a
             finished run started again (no epoch left to train) still writes ``stopped``.
+        rule: the stopping rule in force, logged once when the handler is attached (before the run starts), e.g.
+            :meth:`~monai_sre.handlers.TrainingSchedule.describe`; None logs none.
+        model_path: the best model's checkpoint, named in the last line; None omits it.
+        log_dir: the TensorBoard folder, named in the last line; None omits it.
 
     Raises:
         TypeError: if ``loss_transform`` is not callable.
@@ -77,6 +86,9 @@ class EpochSummary:
         loss_transform: Callable[[Any], float] = _default_loss,
         name: str | None = None,
         history_path: str | os.PathLike | None = None,
+        rule: str | None = None,
+        model_path: str | os.PathLike | None = None,
+        log_dir: str | os.PathLike | None = None,
     ) -> None:
         if not callable(loss_transform):
             raise TypeError(f"loss_transform must be callable, got {type(loss_transform).__name__}.")
@@ -88,6 +100,12 @@ class EpochSummary:
                 self._earlier = list(json.loads(self.history_path.read_text())["history"])
             except (ValueError, KeyError, TypeError) as e:
                 raise ValueError(f"history_path {str(self.history_path)!r} is not a history file written by EpochSummary: {e}") from e
+        for arg, value in (("rule", rule), ("model_path", model_path), ("log_dir", log_dir)):
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise TypeError(f"{arg} must be a string, a path or None, got {type(value).__name__}.")
+        self.rule = rule
+        self.model_path = model_path
+        self.log_dir = log_dir
         self.evaluator = evaluator
         self.optimizer = optimizer
         self.loss_transform = loss_transform
@@ -98,8 +116,10 @@ class EpochSummary:
         self.history: list[dict[str, float]] = []
 
     def attach(self, engine: Engine) -> None:
-        """Register the loss accumulator and the epoch log (once)."""
+        """Register the loss accumulator and the epoch log (once), and log the stopping rule."""
         if not engine.has_event_handler(self._reset, Events.EPOCH_STARTED):
+            if self.rule:
+                self._logger(engine).info(f"stopping rule: {self.rule}")
             engine.add_event_handler(Events.EPOCH_STARTED, self._reset)
             engine.add_event_handler(Events.ITERATION_COMPLETED, self._accumulate)
             engine.add_event_handler(Events.EPOCH_COMPLETED, self)
@@ -120,7 +140,7 @@ class EpochSummary:
         record: dict[str, float] = {"epoch": float(engine.state.epoch)}
         loss = self._sum / self._count if self._count else math.nan
         record["loss"] = loss
-        parts = [f"epoch {engine.state.epoch}/{engine.state.max_epochs}", f"loss {loss:.4f}"]
+        parts = [f"epoch {engine.state.epoch}, at most {engine.state.max_epochs}", f"loss {loss:.4f}"]
         lr = getattr(self, "_lr", None)
         if lr is not None:  # the rate used during this epoch (schedulers step at its end)
             record["lr"] = lr
@@ -137,14 +157,35 @@ class EpochSummary:
         parts.append(f"{time.perf_counter() - self._start:.1f}s")
         self.history.append(record)
         self._write(engine, stopped=None)
-        log = engine.logger if self.name is None else logging.getLogger(self.name)
-        log.info(" | ".join(parts))
+        self._logger(engine).info(" | ".join(parts))
+
+    def _logger(self, engine: Engine) -> logging.Logger:
+        return engine.logger if self.name is None else logging.getLogger(self.name)
 
     def _completed(self, engine: Engine) -> None:
         stopped = "converged" if engine.should_terminate else "max_epochs"
         self._write(engine, stopped)
-        log = engine.logger if self.name is None else logging.getLogger(self.name)
-        log.info(f"stopped: {stopped} after {engine.state.epoch} epochs")
+        parts = [f"stopped: {stopped} after {engine.state.epoch} epochs"]
+        best = self.best_record()
+        if best is not None:
+            metrics = " ".join(f"{k} {v:.4f}" for k, v in best.items() if k not in ("epoch", "loss", "lr"))
+            parts.append(f"best epoch {int(best['epoch'])}: {metrics}".rstrip())
+        if self.model_path is not None:
+            parts.append(f"model {os.fspath(self.model_path)}")
+        if self.log_dir is not None:
+            parts.append(f"TensorBoard {os.fspath(self.log_dir)}")
+        self._logger(engine).info(" | ".join(parts))
+
+    def best_record(self) -> dict[str, float] | None:
+        """The record of the evaluator's best epoch (its key metric's best), from this run or the resumed one; None
+        before any validation or without an evaluator."""
+        ev = self.evaluator
+        epoch = getattr(getattr(ev, "state", None), "best_metric_epoch", -1)
+        if epoch is None or epoch < 1:
+            return None
+        first = self.history[0]["epoch"] if self.history else math.inf
+        records = [r for r in self._earlier if r.get("epoch", 0) < first] + self.history
+        return next((r for r in records if int(r["epoch"]) == int(epoch)), None)
 
     def _write(self, engine: Engine, stopped: str | None) -> None:
         """Write the history file: earlier records up to the first epoch logged here, then this run's."""

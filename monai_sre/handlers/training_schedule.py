@@ -152,6 +152,20 @@ class TrainingSchedule:
                 threshold_mode="abs",
             )
 
+    def describe(self) -> str:
+        """The stopping rule in force, in one line, e.g. for the first line of a training's log."""
+        cap = "" if self.max_epochs is None else f", at most {self.max_epochs} epochs"
+        if self.schedule == "cosine":
+            length = "" if self.max_epochs is None else f" over {self.max_epochs} epochs"
+            return f"fixed length: a cosine learning rate{length}, no early stopping"
+        lr = self.lr_scheduler
+        rule = (f"convergence of the training loss: the run ends at its plateau after {self.lr_reductions} "
+                f"learning-rate reductions (factor {lr.factor:g}, patience {lr.patience} epochs, threshold "
+                f"{lr.threshold:g}){cap}")
+        if self.patience is not None:
+            rule += f"; or after {self.patience} validations without a lower {self.metric} (min_delta {self.min_delta:g})"
+        return rule
+
     def loss(self, evaluator: Engine) -> float:
         """The evaluator's ``metric``; NaN becomes +inf, so a diverged validation never counts as an improvement."""
         metrics = evaluator.state.metrics

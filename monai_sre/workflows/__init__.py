@@ -14,8 +14,8 @@ from .classification import (
 from .distributed import shutdown_distributed
 from .errors import SettingError, install_error_hook, refusal
 from .inference import IMAGE_SUFFIXES, InferenceDataset, export_images, image_datalist, output_names
-from .overrides import RUN_ARGUMENTS, as_bool, check_switches
-from .seeding import seed_everything
+from .overrides import RUN_ARGUMENTS, check_switches
+from .run_log import RUN_LOG, VALIDATION_LOGGER, log_to_run
 from .settings import BUNDLE_FOR, SETTING_RULES, check_network, check_settings, check_writable, network_kind
 from .runs import data_fingerprint, trained_record
 
@@ -27,9 +27,10 @@ __all__ = [
     "BUNDLE_FOR",
     "SETTING_RULES",
     "SettingError",
+    "RUN_LOG",
+    "VALIDATION_LOGGER",
     "ClassificationLoss",
     "ClassificationOutput",
-    "as_bool",
     "check_network",
     "check_settings",
     "check_switches",
@@ -41,11 +42,11 @@ __all__ = [
     "image_datalist",
     "install_error_hook",
     "is_multilabel",
+    "log_to_run",
     "network_kind",
     "output_names",
     "refusal",
     "run_name",
-    "seed_everything",
     "shutdown_distributed",
     "trained_record",
 ]

@@ -2,7 +2,8 @@
 
 ``python -m monai.bundle run ... --augment false`` goes through Fire, which turns ``False`` into a Python bool but
 leaves ``false`` a string, and any non-empty string is true in Python: without a check, ``--augment false`` would
-switch augmentation on. The configs therefore pass their switches through :func:`as_bool`. And a mistyped switch
+switch augmentation on. The configs therefore read their switches with ``monai.utils.str2bool``, after
+:func:`~monai_sre.workflows.check_settings` has accepted only true or false (any case). And a mistyped switch
 (``--epoch 1``) would become a new config id that nothing reads: :func:`check_switches` refuses it.
 """
 
@@ -16,32 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUN_ARGUMENTS", "as_bool", "check_switches"]
-
-_WORDS = {"true": True, "false": False}
-
-
-def as_bool(value: object, name: str) -> bool:
-    """A config switch as a bool: ``True``/``False``, or the strings ``"true"``/``"false"`` in any case.
-
-    Args:
-        value: the id's value (a bool from JSON or ``--id False``, a string from ``--id false``).
-        name: the config id, for the error message.
-
-    Returns:
-        the bool.
-
-    Raises:
-        ValueError: for anything else (``"yes"``, ``1``, ``None``, ...), naming ``name`` and the value given.
-
-    Example:
-        In a config: ``"disable": "$not monai_sre.workflows.as_bool(@progress_bar, 'progress_bar')"``.
-    """
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _WORDS:
-        return _WORDS[value.strip().lower()]
-    raise ValueError(f"{name} must be true or false (any case), got {value!r}.")
+__all__ = ["RUN_ARGUMENTS", "check_switches"]
 
 
 #: the arguments of ``python -m monai.bundle run`` itself (``monai.bundle.scripts.run`` and ``ConfigWorkflow``)

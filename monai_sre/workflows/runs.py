@@ -27,7 +27,7 @@ from monai_sre.data import (
     make_synthetic,
     make_synthetic_segmentation,
 )
-from monai_sre.data.medmnist import npz_name
+from monai_sre.data.medmnist import DOWNLOAD_HINT, fetch_medmnist, npz_name
 
 from .errors import SettingError
 from .settings import BUNDLE_FOR, network_kind
@@ -50,7 +50,9 @@ def _digest(path: str) -> str:
     return _file_digest(os.path.abspath(path), st.st_size, st.st_mtime_ns)
 
 
-def data_fingerprint(dataset: str | os.PathLike, root: str | os.PathLike | None = None, size: int = 28) -> str:
+def data_fingerprint(
+    dataset: str | os.PathLike, root: str | os.PathLike | None = None, size: int = 28, download: bool = False
+) -> str:
     """A short hash of the data a run trains on, by content, for the run folder name and the run record.
 
     * a NIfTI datalist (``.json``/``.csv``): its bytes and the folder its relative paths resolve against (``root``,
@@ -62,6 +64,7 @@ def data_fingerprint(dataset: str | os.PathLike, root: str | os.PathLike | None 
         dataset: as in :func:`monai_sre.data.get_dataset` or :func:`monai_sre.data.segmentation_datalist`.
         root: the data folder.
         size: the image size (it picks the MedMNIST and synthetic files).
+        download: a MedMNIST file that is missing is downloaded first (:func:`monai_sre.data.fetch_medmnist`).
 
     Returns:
         8 hex digits.
@@ -87,10 +90,12 @@ def data_fingerprint(dataset: str | os.PathLike, root: str | os.PathLike | None 
         path = make_synthetic_segmentation(root, size=size, name=key)
     elif key.isidentifier():  # a MedMNIST flag
         path = os.path.join(os.fspath(root) if root is not None else default_root(), npz_name(key.lower(), size))
+        if download and not os.path.isfile(path):
+            path = fetch_medmnist(key, root, size)
         if not os.path.isfile(path):
             raise FileNotFoundError(
                 f"dataset {key!r}: MedMNIST file {os.path.abspath(path)} not found; put the dataset's npz there "
-                f"(or set --data_root / MONAI_SRE_DATA).")
+                f"(or set --data_root / MONAI_SRE_DATA), {DOWNLOAD_HINT}.")
     else:
         raise ValueError(f"dataset must be a synthetic set, a MedMNIST flag or a .json/.csv datalist, got {key!r}.")
     return _digest(path)[:_DIGITS]
@@ -161,7 +166,8 @@ def trained_record(
         RuntimeError: if the checkpoint exists but cannot be read (named in the message).
     """
     path = os.fspath(ckpt_path)
-    configured = {str(k): plain(v, str(k)) for group in (network, preprocessing) for k, v in dict(group).items()}
+    configured = flat_record({name: {str(k): plain(v, str(k)) for k, v in dict(group).items()}
+                              for name, group in (("network", network), ("preprocessing", preprocessing))})
     saved = read_record(path)
     if saved is None:
         if os.path.isfile(path):

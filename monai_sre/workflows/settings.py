@@ -21,11 +21,10 @@ import torch
 
 from monai_sre.data import BUNDLE_FOR_DIMS
 from monai_sre.handlers import SCHEDULES
-from monai_sre.nets import get_model, list_models, list_segmentation_models
+from monai_sre.nets import canonical_name, get_model, list_models, list_segmentation_models
 from monai_sre.transforms import FIELDS_OF_VIEW
 
 from .errors import SettingError
-from .overrides import as_bool
 
 __all__ = ["BUNDLE_FOR", "SETTING_RULES", "check_network", "check_settings", "check_writable", "network_kind"]
 
@@ -95,11 +94,9 @@ def _text(value: Any, context: Mapping[str, Any]) -> str | None:
 
 
 def _boolean(value: Any, context: Mapping[str, Any]) -> str | None:
-    try:
-        as_bool(value, "")
-    except ValueError:
-        return "true or false (any case)"
-    return None
+    if isinstance(value, bool) or (isinstance(value, str) and value.lower() in ("true", "false")):
+        return None
+    return "true or false (any case)"
 
 
 def _mapping(value: Any, context: Mapping[str, Any]) -> str | None:
@@ -163,6 +160,7 @@ SETTING_RULES: dict[str, Rule] = {
     # data
     "dataset": _text,
     "data_root": _optional(_text),
+    "download": _boolean,
     "num_folds": _integer(2),
     "fold": _fold,
     "size": _integer(1),
@@ -198,7 +196,6 @@ SETTING_RULES: dict[str, Rule] = {
     "weight_decay": _number(0.0),
     "val_interval": _integer(1),
     "seed": _optional(_integer(0, 2**32 - 1)),
-    "auto_policy": _choice("model"),
     # running
     "num_workers": _integer(0),
     "device": _device,
@@ -243,7 +240,9 @@ def check_settings(settings: Mapping[str, Any], spatial_dims: int | None = None)
 
 def network_kind(name: str) -> tuple[str, int | None] | None:
     """``(task, spatial_dims)`` of a registered network name: ``("classification", 2 or 3)``, or
-    ``("segmentation", None)`` (segmentation networks take ``spatial_dims`` as an argument); None if unknown."""
+    ``("segmentation", None)`` (segmentation networks take ``spatial_dims`` as an argument); None if unknown. A
+    renamed network's old name (:data:`monai_sre.nets.RENAMED`) is its new name's, with a ``FutureWarning``."""
+    name = canonical_name(name)
     if name in list_segmentation_models():
         return "segmentation", None
     if name in list_models():

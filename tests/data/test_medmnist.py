@@ -61,7 +61,44 @@ def test_missing_file_names_path(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         MedMNISTDataset("adrenalmnist3d", "train", root=tmp_path, size=64)
     msg = str(err.value)
-    assert str(tmp_path / "adrenalmnist3d_64.npz") in msg and "download=True" in msg
+    assert str(tmp_path / "adrenalmnist3d_64.npz") in msg and "download=True" in msg and "--download true" in msg
+
+
+def _fake_download(calls):
+    """A stand-in for medmnist's BreastMNIST that writes a tiny file in its format when asked to download."""
+    import medmnist
+
+    class FakeBreast(medmnist.BreastMNIST):
+        def __init__(self, split, root, size=28, download=False, **kwargs):
+            calls.append(download)
+            target = Path(root) / ("breastmnist.npz" if size == 28 else f"breastmnist_{size}.npz")
+            if download and not target.is_file():
+                rng = np.random.default_rng(0)
+                np.savez(target, **{f"{s}_{k}": rng.integers(0, 2 if k == "labels" else 256,
+                                                              (4, 1) if k == "labels" else (4, size, size), dtype=np.uint8)
+                                    for s in ("train", "val", "test") for k in ("images", "labels")})
+            super().__init__(split=split, root=root, size=size, download=False, **kwargs)
+
+    return FakeBreast
+
+
+def test_download_fetches_a_missing_file_once(tmp_path, monkeypatch):
+    import monai_sre.data.medmnist as module
+    from monai_sre.data import fetch_medmnist
+
+    calls = []
+    monkeypatch.setattr(module.medmnist, "BreastMNIST", _fake_download(calls))
+    root = tmp_path / "new_folder"
+    with pytest.raises(FileNotFoundError, match="--download true"):
+        get_dataset("breastmnist", "train", root=root)
+    assert calls == [] and not root.exists()  # nothing is fetched unless asked
+    ds = get_dataset("breastmnist", "val", root=root, download=True)
+    assert len(ds) == 4 and (root / "breastmnist.npz").is_file() and calls[0] is True
+    assert fetch_medmnist("breastmnist", root) == str(root / "breastmnist.npz")  # there already: no download
+    assert MedMNISTDataset("breastmnist", "test", root=root, download=True)[0]["image"].shape == (1, 28, 28)
+    assert calls.count(True) == 1
+    with pytest.raises(TypeError, match="download must be True or False"):
+        get_dataset("breastmnist", "val", root=root, download="yes")
 
 
 def test_bad_arguments(tmp_path):

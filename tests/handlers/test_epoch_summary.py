@@ -24,12 +24,37 @@ def test_one_line_per_epoch_with_mean_loss_and_val_metrics(caplog):
     with caplog.at_level(logging.INFO, logger="test_summary"):
         trainer.run([0, 1], max_epochs=2)
     lines = [r.getMessage() for r in caplog.records if r.name == "test_summary"]
-    assert len(lines) == 3 and lines[2] == "stopped: max_epochs after 2 epochs"
-    assert lines[0].startswith("epoch 1/2 | loss 2.0000 lr 0.1 |")
-    assert lines[1].startswith("epoch 2/2 | loss 0.5000 lr 0.05 |")  # the rate used during epoch 2
+    assert len(lines) == 3 and lines[2] == "stopped: max_epochs after 2 epochs | best epoch 1: val_acc 0.7500 val_auc 0.5000"
+    assert lines[0].startswith("epoch 1, at most 2 | loss 2.0000 lr 0.1 |")  # the maximum, not a fixed length
+    assert lines[1].startswith("epoch 2, at most 2 | loss 0.5000 lr 0.05 |")  # the rate used during epoch 2
     assert "val_acc 0.7500 val_auc 0.5000" in lines[0] and "per_class" not in lines[0]
     assert "best val_acc 0.7500 (epoch 1)" in lines[0]
     assert [h["loss"] for h in summary.history] == [2.0, 0.5]
+
+
+def test_the_rule_first_and_the_results_last(caplog, tmp_path):
+    trainer = Engine(lambda e, b: {"loss": 0.5})
+    evaluator = Engine(lambda e, b: None)
+    scores = iter([0.4, 0.2, 0.3])
+
+    def validate(engine):
+        evaluator.state.metrics = {"val_loss": next(scores), "val_acc": 0.5 + 0.1 * engine.state.epoch}
+        best = min(range(engine.state.epoch), key=[0.4, 0.2, 0.3].__getitem__)
+        evaluator.state.key_metric_name, evaluator.state.best_metric_epoch = "val_loss", best + 1
+        evaluator.state.best_metric = [0.4, 0.2, 0.3][best]
+
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, validate)
+    model, tensorboard = tmp_path / "models" / "model.pt", tmp_path / "tensorboard"
+    summary = EpochSummary(evaluator, rule="a fixed 3 epochs", model_path=model, log_dir=str(tensorboard), name="s")
+    with caplog.at_level(logging.INFO, logger="s"):
+        summary.attach(trainer)
+        trainer.run([0], max_epochs=3)
+    lines = [r.getMessage() for r in caplog.records if r.name == "s"]
+    assert lines[0] == "stopping rule: a fixed 3 epochs" and len(lines) == 5
+    assert lines[-1] == (f"stopped: max_epochs after 3 epochs | best epoch 2: val_loss 0.2000 val_acc 0.7000 | "
+                         f"model {model} | TensorBoard {tensorboard}")
+    with pytest.raises(TypeError, match="model_path must be a string, a path or None"):
+        EpochSummary(model_path=3)
 
 
 def test_without_evaluator_and_bad_transform():

@@ -265,3 +265,14 @@ def test_bad_arguments_are_named(kwargs, error):
     opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
     with pytest.raises(ValueError, match=error):
         TrainingSchedule(opt, **{"evaluator": Engine(lambda e, b: None), **kwargs})
+
+
+def test_describe_names_the_rule_in_force_and_its_numbers():
+    _, evaluator, opt = _engines([1.0])
+    plateau = TrainingSchedule(opt, evaluator, max_epochs=100, lr_factor=0.5, lr_patience=3, lr_reductions=1).describe()
+    assert plateau.startswith("convergence of the training loss") and "after 1 learning-rate reductions" in plateau
+    assert "factor 0.5, patience 3 epochs" in plateau and plateau.endswith("at most 100 epochs")
+    guarded = TrainingSchedule(opt, evaluator, patience=5).describe()
+    assert "or after 5 validations without a lower val_loss" in guarded and "at most" not in guarded
+    cosine = TrainingSchedule(opt, schedule="cosine", max_epochs=30).describe()
+    assert cosine == "fixed length: a cosine learning rate over 30 epochs, no early stopping"

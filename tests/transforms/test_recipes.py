@@ -224,7 +224,7 @@ def test_rotate_must_be_a_bool():
 
 
 def test_augment_must_be_a_bool():
-    """A string switch would be truthy: ``augment="false"`` must not augment (bundles read it with ``as_bool``)."""
+    """A string switch would be truthy: ``augment="false"`` must not augment (bundles read it with ``monai.utils.str2bool``)."""
     for bad in ("false", "True", 0, None):
         with pytest.raises(ValueError, match="augment must be True or False"):
             classification_transforms(3, augment=bad)

@@ -24,13 +24,13 @@ def _wrapped(err: BaseException) -> RuntimeError:
 
 
 def _raised_by_the_package() -> ValueError:
-    from monai_sre.workflows import as_bool
+    from monai_sre.transforms import classification_transforms
 
     try:
-        as_bool("maybe", "augment")
+        classification_transforms(3, augment="maybe")
     except ValueError as err:
         return err
-    raise AssertionError("as_bool accepted 'maybe'")
+    raise AssertionError("classification_transforms accepted augment='maybe'")
 
 
 def test_refusal_finds_our_error_under_the_config_parser_wrappers():
