@@ -45,6 +45,8 @@ def test_train_resume_rotated_evaluation_and_inference(network_name, datalist, t
     common = {**TINY, "dataset": str(datalist), "output_dir": str(out), "network_name": network_name}
     run_workflow([CONFIGS / "train.json"], run_id="training", **common)
     assert (out / "models" / "last.pt").is_file() and (out / "models" / "model.pt").is_file()
+    events = [f for f in os.listdir(out / "tensorboard") if f.startswith("events.out.tfevents")]
+    assert events, "training writes TensorBoard scalars"
     # resume: a longer run continues after the saved epoch
     run_workflow([CONFIGS / "train.json"], run_id="training", **{**common, "epochs": 2})
     history = json.loads((out / "history.json").read_text())["history"]
