@@ -185,8 +185,11 @@ def test_overlays_compose_with_train(spec, tiny_data, tmp_path):
     handlers = diagnostics.parser.get_parsed_content("train#handlers")
     assert type(handlers[-1]).__name__ == "LayerStatsHandler" and handlers[2] is diagnostics.parser.get_parsed_content(
         "training_schedule")
-    default = workflow([spec.train], run_id="training").parser
-    assert default.get_parsed_content("epochs") == 100 and default.get_parsed_content("schedule") == "plateau"
+    default = workflow([spec.train], run_id="training").parser  # the embedded set: a short run
+    assert default.get_parsed_content("epochs") == 10 and default.get_parsed_content("lr_patience") == 1
+    assert default.get_parsed_content("schedule") == "plateau"
+    real = workflow([spec.train], run_id="training", **overrides).parser  # MedMNIST: the full rule
+    assert real.get_parsed_content("epochs") == 100 and real.get_parsed_content("lr_patience") == 4
 
 
 @pytest.mark.slow

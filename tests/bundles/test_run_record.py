@@ -68,8 +68,8 @@ def test_datalists_of_one_name_in_two_folders_get_two_run_folders(tmp_path):
         (tmp_path / name).mkdir()
         datalist = tmp_path / name / "datalist.json"
         datalist.write_text(json.dumps({"training": [{"image": "img.nii.gz", "label": 0}], "validation": []}))
-        folders.append(workflow([CONFIGS / "train.json"], run_id="training", dataset=str(datalist))
-                       .parser.get_parsed_content("output_dir"))
+        wf = workflow([CONFIGS / "train.json"], run_id="training", dataset=str(datalist), default_output=True)
+        folders.append(wf.parser.get_parsed_content("output_dir"))
     assert folders[0] != folders[1]
     assert all(os.path.basename(f).startswith("datalist_sre_r3d_18_") for f in folders)
 
@@ -82,8 +82,9 @@ def test_npz_files_are_told_apart_by_content_not_by_folder(tiny_data, tmp_path):
         arrays = {k: data[k] for k in data.files}
     arrays["train_labels"] = 1 - arrays["train_labels"]  # other labels under the same name: other data
     np.savez(os.path.join(other, "adrenalmnist3d.npz"), **arrays)
-    folders = [workflow([CONFIGS / "train.json"], run_id="training", dataset="adrenalmnist3d", data_root=str(root))
-               .parser.get_parsed_content("output_dir") for root in (tiny_data["adrenalmnist3d"], copy, other)]
+    folders = [workflow([CONFIGS / "train.json"], run_id="training", dataset="adrenalmnist3d", data_root=str(root),
+                        default_output=True).parser.get_parsed_content("output_dir")
+               for root in (tiny_data["adrenalmnist3d"], copy, other)]
     assert folders[0] == folders[1] != folders[2]
 
 
