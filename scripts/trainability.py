@@ -24,7 +24,7 @@ from monai_sre.utils import atomic_write, layer_statistics
 
 CASES = {  # dataset: (SRE model, baseline)
     "adrenalmnist3d": ("sre_r3d_18", "r3d_18"),
-    "breastmnist": ("sre_resnet18", "resnet18"),
+    "breastmnist": ("sre_resnet18", "plain_resnet18"),
 }
 
 

@@ -68,7 +68,7 @@ _MODELS = [
     ("SRE-R3D-18-k5 dense", "sre_r3d_18_k5", "dense", 3),
     ("SRE-R3D-18-k5 bands", "sre_r3d_18_k5", "bands", 3),
     ("SRE-R3D-18-k5 auto", "sre_r3d_18_k5", "auto", 3),
-    ("ResNet-18", "resnet18", None, 2),
+    ("ResNet-18", "plain_resnet18", None, 2),
     ("SRE-R18 dense", "sre_resnet18", "dense", 2),
     ("SRE-R18 bands", "sre_resnet18", "bands", 2),
     ("SRE-R18 auto", "sre_resnet18", "auto", 2),
@@ -82,11 +82,11 @@ _TWINS = {
         ("SRE-R3D-18", "sre_r3d_18", "r3d_18", "classification", (16, 32, 64, 128), [(16, 28), (4, 64), (1, 128)]),
         ("SRE-R3D-18 strided stem", "sre_r3d_18_strided", "r3d_18", "classification", (16, 32, 64, 128),
          [(16, 28), (4, 64), (1, 128)]),
-        ("SRE-UNet", "sre_unet", "unet", "segmentation", None, [(1, 48), (1, 96), (1, 128)]),
+        ("SRE-UNet", "sre_unet", "plain_unet", "segmentation", None, [(1, 48), (1, 96), (1, 128)]),
     ],
     True: [
         ("SRE-R3D-18", "sre_r3d_18", "r3d_18", "classification", (4, 4, 8, 8), [(2, 12), (2, 16)]),
-        ("SRE-UNet", "sre_unet", "unet", "segmentation", (4, 4, 8, 4), [(1, 12), (1, 16)]),
+        ("SRE-UNet", "sre_unet", "plain_unet", "segmentation", (4, 4, 8, 4), [(1, 12), (1, 16)]),
     ],
 }
 # where the time goes: (networks, widths, batch, size) timed part by part (stem, each stage)
@@ -376,7 +376,7 @@ def twin_rows(device: torch.device, quick: bool = False, memory: bool = True) ->
     shape = (1, 1, volume, volume, volume)
     x = torch.randn(*shape, device=device)
     nets = {}
-    for role, name in (("sre", "sre_unet"), ("plain", "unet")):
+    for role, name in (("sre", "sre_unet"), ("plain", "plain_unet")):
         torch.manual_seed(0)
         nets[role] = _build_model(name, None, 3, None if not quick else (4, 4, 8, 4), "segmentation")
         nets[role] = nets[role].to(device).eval()
@@ -385,7 +385,7 @@ def twin_rows(device: torch.device, quick: bool = False, memory: bool = True) ->
     if memory and device.type == "cpu":
         win["peak_mb"] = {k: _cpu_peak_mb_subprocess(n, None, 3, shape, None if not quick else (4, 4, 8, 4),
                                                      "segmentation", window, threads)
-                          for k, n in (("sre", "sre_unet"), ("plain", "unet"))}
+                          for k, n in (("sre", "sre_unet"), ("plain", "plain_unet"))}
     return {"rows": rows, "growth": growth, "windows": [win]}
 
 

@@ -77,7 +77,7 @@ PAPER_RESULTS = _paper_results()
 
 # (SRE model, baseline model) per spatial dimension, and the bundle that trains them.
 MODELS: dict[int, dict[str, str]] = {
-    2: {"sre": "sre_resnet18", "baseline": "resnet18", "bundle": "sre_r18"},
+    2: {"sre": "sre_resnet18", "baseline": "plain_resnet18", "bundle": "sre_r18"},
     3: {"sre": "sre_r3d_18", "baseline": "r3d_18", "bundle": "sre_r3d"},
 }
 

@@ -41,7 +41,7 @@ def test_bad_arguments():
 
 
 def test_timed_training_reports_accuracy_of_the_evaluator(tmp_path):
-    out = benchmark.timed_training("synthetic2d", root=str(tmp_path), model="resnet18", seconds=1, batch_size=16,
+    out = benchmark.timed_training("synthetic2d", root=str(tmp_path), model="plain_resnet18", seconds=1, batch_size=16,
                                    widths=(4, 4, 8, 8), algorithm="dense")
     assert out["iterations"] >= 1 and out["samples_per_s"] > 0
     correct = out["test_accuracy"] * 300  # the 300 test images of synthetic2d
@@ -56,7 +56,7 @@ def test_growth_exponent_of_a_power_law():
 @pytest.mark.slow
 def test_twin_table_pairs_each_sre_network_with_its_plain_twin():
     twins = benchmark.twin_rows(torch.device("cpu"), quick=True, memory=False)
-    assert {(r["sre"], r["plain"]) for r in twins["rows"]} == {("sre_r3d_18", "r3d_18"), ("sre_unet", "unet")}
+    assert {(r["sre"], r["plain"]) for r in twins["rows"]} == {("sre_r3d_18", "r3d_18"), ("sre_unet", "plain_unet")}
     for r in twins["rows"]:
         assert r["train_ratio"] == pytest.approx(r["train_ms"]["sre"] / r["train_ms"]["plain"])
         assert r["params"]["sre"] < r["params"]["plain"]
@@ -64,14 +64,14 @@ def test_twin_table_pairs_each_sre_network_with_its_plain_twin():
     (window,) = twins["windows"]
     assert window["ratio"] == pytest.approx(window["seconds"]["sre"] / window["seconds"]["plain"])
     table = benchmark.format_tables({"twins": twins})
-    assert "| SRE-UNet | unet | 1x1x16x16x16 |" in table and "Growth exponent" in table
+    assert "| SRE-UNet | plain_unet | 1x1x16x16x16 |" in table and "Growth exponent" in table
     json.dumps(twins)
 
 
 @pytest.mark.slow
 def test_memory_probe_of_a_sliding_window_grows_with_the_window():
     probe = lambda window: benchmark._cpu_peak_mb_subprocess(  # noqa: E731
-        "unet", None, 3, (1, 1, 64, 64, 64), (4, 4, 8, 4), "segmentation", window, threads=1)
+        "plain_unet", None, 3, (1, 1, 64, 64, 64), (4, 4, 8, 4), "segmentation", window, threads=1)
     small, large = probe(16), probe(64)
     assert small is not None and large is not None and 0 <= small < large
 

@@ -44,15 +44,15 @@ def test_plan_runs_gives_five_rows_per_dataset():
         ("adrenalmnist3d", "baseline_rotaug", "r3d_18", "sre_r3d"),
         ("adrenalmnist3d", "baseline_tta", "r3d_18", "sre_r3d"),
         ("breastmnist", "sre", "sre_resnet18", "sre_r18"), ("breastmnist", "sre_rotaug", "sre_resnet18", "sre_r18"),
-        ("breastmnist", "baseline", "resnet18", "sre_r18"),
-        ("breastmnist", "baseline_rotaug", "resnet18", "sre_r18"),
-        ("breastmnist", "baseline_tta", "resnet18", "sre_r18"),
+        ("breastmnist", "baseline", "plain_resnet18", "sre_r18"),
+        ("breastmnist", "baseline_rotaug", "plain_resnet18", "sre_r18"),
+        ("breastmnist", "baseline_tta", "plain_resnet18", "sre_r18"),
     ]
     assert all(r["settings"]["epochs"] == 2 for r in runs)
     by_role = {r["role"]: r for r in runs if r["dataset"] == "breastmnist"}
     # each row has its own folder; every row sets the rotation switch itself, whatever the bundle's default
     assert len({r["name"] for r in runs}) == len(runs)
-    assert by_role["baseline"]["name"] == "breastmnist_resnet18"  # the folder of earlier reproductions
+    assert by_role["baseline"]["name"] == "breastmnist_plain_resnet18"
     assert {role: r["settings"]["rotate_augment"] for role, r in by_role.items()} == {
         "sre": False, "sre_rotaug": True, "baseline": False, "baseline_rotaug": True, "baseline_tta": False}
     # the TTA row reuses the plain baseline and evaluates through evaluate_tta.json into its own sweep folder
@@ -201,16 +201,16 @@ def test_tta_row_evaluates_the_baseline_checkpoint_without_training(tmp_path, mo
     commands.clear()
     result = rp.run_pair(tta, tmp_path)
     (cmd,) = commands  # one evaluation, no training
-    checkpoint = tmp_path / "breastmnist_resnet18" / "models" / "model.pt"
+    checkpoint = tmp_path / "breastmnist_plain_resnet18" / "models" / "model.pt"
     assert cmd[4] == "evaluating" and cmd[cmd.index("--ckpt_path") + 1] == repr(str(checkpoint))
-    assert cmd[cmd.index("--output_dir") + 1] == str(tmp_path / "breastmnist_resnet18_tta")
+    assert cmd[cmd.index("--output_dir") + 1] == str(tmp_path / "breastmnist_plain_resnet18_tta")
     configs = [Path(c).name for c in json.loads(cmd[cmd.index("--config_file") + 1])]
     assert configs == ["train.json", "evaluate.json", "evaluate_rotated.json", "evaluate_tta.json"]
     assert result["checkpoint"] == str(checkpoint) == baseline["checkpoint"]
-    assert result["train_shared_with"] == "breastmnist_resnet18" and baseline["train_shared_with"] is None
+    assert result["train_shared_with"] == "breastmnist_plain_resnet18" and baseline["train_shared_with"] is None
     assert result["train_seconds"] == baseline["train_seconds"] == 30.0 and result["eval_seconds"] == 5.0
     assert result["diagnostics"]["final_train_loss"] == 0.4  # the history of the run it reuses
-    assert (tmp_path / "breastmnist_resnet18_tta" / "done.json").is_file()
+    assert (tmp_path / "breastmnist_plain_resnet18_tta" / "done.json").is_file()
 
 
 def test_rotation_augmented_row_trains_its_own_model_with_the_switch(tmp_path, monkeypatch):
