@@ -42,12 +42,13 @@ def test_script_table_and_json(tmp_path, capsys):
     module = load_script("model_summary")
     out = tmp_path / "sub" / "summary.json"
     rows = module.main(
-        ["--models", "sre_resnet18", "resnet18", "--size-2d", "13", "--widths", "4", "4", "8", "8", "--json", str(out)]
+        ["--models", "sre_resnet18", "plain_resnet18", "--size-2d", "13", "--widths", "4", "4", "8", "8",
+         "--json", str(out)]
     )
     printed = capsys.readouterr().out
-    assert "sre_resnet18" in printed and "resnet18" in printed and "GFLOPs" in printed
+    assert "sre_resnet18" in printed and "plain_resnet18" in printed and "GFLOPs" in printed
     saved = json.loads(out.read_text())
-    assert saved == rows and [r["name"] for r in saved] == ["sre_resnet18", "resnet18"]
+    assert saved == rows and [r["name"] for r in saved] == ["sre_resnet18", "plain_resnet18"]
     by_name = {r["name"]: r for r in saved}
     assert by_name["sre_resnet18"]["invariance_error"] < 1e-4
     assert by_name["plain_resnet18"]["invariance_error"] > 1e-3
