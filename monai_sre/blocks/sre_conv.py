@@ -459,7 +459,15 @@ class SREConv(SREConvBase):
         else:
             self._static_path = _PATHS.index(min(self._modelled, key=self._modelled.get))
         self.algorithm = algorithm
-        # "benchmark" only: the timed choice per input signature
+        step = math.prod(self.stride)
+        #: per band path: (intermediate values per output voxel, intermediate values per input voxel of the batch)
+        self._spill = {
+            "filter_mix": (self.in_channels * self.num_bands, self.in_channels * self.num_bands / step),
+            "mix_filter": (self.out_channels * self.num_bands * step, self.out_channels * self.num_bands),
+        }
+        # "auto": the choice per byte count of one input channel over the batch (all the cost model reads of the
+        # input); "benchmark": the timed choice per input signature
+        self._auto_paths: dict[int, int] = {}
         self._benchmarked: dict[tuple, int] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -511,18 +519,14 @@ class SREConv(SREConvBase):
     def _auto_path(self, x: torch.Tensor) -> int:
         """The cheapest path by the cost model for this input: multiply-adds, plus the memory traffic of a band
         path's intermediate when it does not fit in the caches (large volumes with few channels run dense)."""
-        input_voxels = x.numel() // x.shape[1]
-        step = math.prod(self.stride)
-        # intermediate values per output voxel, and the intermediate's size in bytes for the whole batch
-        spill = {
-            "filter_mix": (self.in_channels * self.num_bands, self.in_channels * self.num_bands * input_voxels // step),
-            "mix_filter": (self.out_channels * self.num_bands * step, self.out_channels * self.num_bands * input_voxels),
-        }
-        costs = dict(self._modelled)
-        for path, (per_voxel, values) in spill.items():
-            if values * x.element_size() > _SPILL_BYTES:
-                costs[path] += _SPILL_MACS * per_voxel
-        return _PATHS.index(min(costs, key=costs.get))
+        channel_bytes = x.numel() // x.shape[1] * x.element_size()
+        if channel_bytes not in self._auto_paths:
+            costs = dict(self._modelled)
+            for path, (per_output_voxel, per_input_voxel) in self._spill.items():
+                if per_input_voxel * channel_bytes > _SPILL_BYTES:
+                    costs[path] += _SPILL_MACS * per_output_voxel
+            self._auto_paths[channel_bytes] = _PATHS.index(min(costs, key=costs.get))
+        return self._auto_paths[channel_bytes]
 
     @torch.jit.unused
     def _benchmark(self, x: torch.Tensor, training: bool) -> int:

@@ -94,8 +94,8 @@ _PARTS = {
     False: (("r3d_18", "sre_r3d_18", "sre_r3d_18_strided"), (16, 32, 64, 128), 4, 64),
     True: (("r3d_18", "sre_r3d_18", "sre_r3d_18_strided"), (4, 4, 8, 8), 2, 16),
 }
-# whole-volume segmentation: (volume size, window size) for sliding_window_inference
-_WINDOWS = {False: (256, 96), True: (24, 16)}
+# whole-volume segmentation: (volume size, window size, UNet features or None for the defaults)
+_WINDOWS = {False: (256, 96, None), True: (24, 16, (4, 4, 8, 4))}
 
 
 def _sync(device: torch.device) -> None:
@@ -372,18 +372,18 @@ def twin_rows(device: torch.device, quick: bool = False, memory: bool = True) ->
                 per_volume[f"{k}_infer"].append(infer[k] / batch)
         growth.append({"network": label, "sizes": [s for _, s in inputs],
                        **{k: growth_exponent(voxels, v) for k, v in per_volume.items()}})
-    volume, window = _WINDOWS[quick]
+    volume, window, features = _WINDOWS[quick]
     shape = (1, 1, volume, volume, volume)
     x = torch.randn(*shape, device=device)
     nets = {}
     for role, name in (("sre", "sre_unet"), ("plain", "plain_unet")):
         torch.manual_seed(0)
-        nets[role] = _build_model(name, None, 3, None if not quick else (4, 4, 8, 4), "segmentation")
+        nets[role] = _build_model(name, None, 3, features, "segmentation")
         nets[role] = nets[role].to(device).eval()
     times = interleaved_medians({k: _window_fn(m, x, window) for k, m in nets.items()}, device, 0, 1)
     win = {"input": list(shape), "window": window, "seconds": dict(times), "ratio": times["sre"] / times["plain"]}
     if memory and device.type == "cpu":
-        win["peak_mb"] = {k: _cpu_peak_mb_subprocess(n, None, 3, shape, None if not quick else (4, 4, 8, 4),
+        win["peak_mb"] = {k: _cpu_peak_mb_subprocess(n, None, 3, shape, features,
                                                      "segmentation", window, threads)
                           for k, n in (("sre", "sre_unet"), ("plain", "plain_unet"))}
     return {"rows": rows, "growth": growth, "windows": [win]}
