@@ -72,7 +72,7 @@ def test_checkpoint_reading_is_imported_from_checkpoint_not_handlers():
     assert not offenders
 
 
-PRIVATE_SETTERS = ("._last_lr =", "._save_func", "._interval_checkpoint", "._key_metric_checkpoint",
+PRIVATE_SETTERS = ("._last_lr =", "_last_lr=", "._tracer_cls =", "._save_func", "._interval_checkpoint", "._key_metric_checkpoint",
                    "._final_checkpoint", "._saved =")
 
 

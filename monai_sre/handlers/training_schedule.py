@@ -222,7 +222,7 @@ class TrainingSchedule:
             )
         self.stretch(self.max_epochs)
         engine.logger.info(f"{what}: extended to T_max={self.max_epochs}, learning rate now "
-                           f"{scheduler.get_last_lr()[0]:.6g}.")
+                           f"{scheduler.optimizer.param_groups[0]['lr']:.6g}.")
 
     def stretch(self, t_max: int) -> None:
         """Give the cosine the length ``t_max``, keeping its epoch: the learning rates become the closed form
@@ -235,7 +235,7 @@ class TrainingSchedule:
         for group, lr in zip(scheduler.optimizer.param_groups, lrs):
             group["lr"] = lr
         state = scheduler.state_dict()
-        state.update(T_max=t_max, _last_lr=lrs)
+        state["T_max"] = t_max
         scheduler.load_state_dict(state)
 
     def _reset(self, engine: Engine) -> None:

@@ -98,8 +98,9 @@ def _graph(root: nn.Module, class_name: str) -> torch.fx.GraphModule:
             with graph.inserting_after(node):
                 as_int = graph.call_function(int, (node,))
             node.replace_all_uses_with(as_int, delete_user_cb=lambda user: user is not as_int)
-    graph._tracer_cls = None  # nothing of monai_sre in the module's state
-    gm = torch.fx.GraphModule(root, graph, class_name=class_name)
+    plain = torch.fx.Graph()  # a copy made by no tracer: nothing of monai_sre in the module's state
+    plain.output(plain.graph_copy(graph, {}))
+    gm = torch.fx.GraphModule(root, plain, class_name=class_name)
     gm.train(root.training)
     return gm
 
