@@ -38,9 +38,10 @@ import numpy as np
 from monai_sre.experiments.reproduce import ROLES, _count_params, bundle_command, plan_runs, run_measured
 from monai_sre.experiments.select_settings import run_variant
 from monai_sre.utils.io import atomic_write
+from monai_sre.utils.plots import plot_sweep
 
 __all__ = ["COLUMNS", "auc", "compare", "cross_validate", "fold_network", "image_metrics", "load_fold", "plan_folds",
-           "to_markdown"]
+           "plot_curves", "to_markdown", "view_curves"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,29 @@ def load_fold(run_dir: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: its views differ from those of {sweep / 'rotated.json'}.")
     original = [v["kind"] for v in views["views"]].index("original")
     return {"images": image_metrics(scores, labels, views["views"]), "scores": scores[original], "labels": labels,
-            "summary": views["summary"]}
+            "summary": views["summary"], "views": views["views"], "view_scores": scores}
+
+
+def view_curves(seeds: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """A row's held-out accuracy and AUC in every view, each image predicted once per seed (the folds pooled), then
+    averaged over seeds: the sweep's view rows (``name``, ``kind``, ``axis``, ``angle``) with ``acc``, ``auc``, ``n``.
+
+    Args:
+        seeds: per seed, the folds of :func:`load_fold`.
+    """
+    first = seeds[0][0]["views"]
+    acc, area = [], []
+    for folds in seeds:
+        if any([v["name"] for v in f["views"]] != [v["name"] for v in first] for f in folds):
+            raise ValueError("view_curves: the folds were swept over different views.")
+        scores = np.concatenate([f["view_scores"] for f in folds], axis=1)  # (views, n, C)
+        labels = np.concatenate([f["labels"] for f in folds])
+        acc.append((scores.argmax(-1) == labels.argmax(-1)).mean(-1))
+        area.append(auc(scores, labels))
+    acc_mean, auc_mean = np.mean(acc, axis=0), np.mean(area, axis=0)
+    keep = ("name", "kind", "axis", "angle")
+    return [{**{k: v.get(k) for k in keep}, "acc": float(a), "auc": float(u), "n": int(labels.shape[0])}
+            for v, a, u in zip(first, acc_mean, auc_mean)]
 
 
 def fold_network(run_dir: str | os.PathLike, data_root: str | None, n: int = 32) -> tuple[Any, Any]:
@@ -302,8 +325,8 @@ def cross_validate(datasets: Sequence[str], output_dir: str | os.PathLike, folds
                    data_root: str | None = None, profile: str = "cpu", seeds: Sequence[int] = (0,), size: int = 28,
                    overrides: dict[str, Any] | None = None, roles: Sequence[str] = ROLES,
                    reference: str = "sre_rotaug", n_boot: int = 2000, name: str = "cv") -> dict[str, Path]:
-    """Train and sweep every (dataset, seed, fold, row) not done yet, compare the rows, write ``<name>.json`` and
-    ``<name>.md`` into ``output_dir``; return their paths.
+    """Train and sweep every (dataset, seed, fold, row) not done yet, compare the rows, write ``<name>.json``,
+    ``<name>.md`` and ``<name>.png`` (:func:`plot_curves`) into ``output_dir``; return their paths.
 
     Runs go to ``output_dir/<dataset>/<row>/seed<s>_fold<k>/``; an interrupted call resumes. A finished run whose
     recorded settings (fold count included) differ from this call's is an error, never a silent mix.
@@ -342,6 +365,7 @@ def cross_validate(datasets: Sequence[str], output_dir: str | os.PathLike, folds
                     loaded[r["role"]][-1].append(load_fold(out))
         results[dataset] = compare(loaded, reference, n_boot=n_boot)
         results[dataset]["folds"] = k
+        results[dataset]["curves"] = {role: view_curves(seed_folds) for role, seed_folds in loaded.items()}
         params[dataset] = {r["role"]: _count_params(r, data_root, size) for r in runs}
         models[dataset] = {r["role"]: r["label"] for r in runs}
     pooled = pool_datasets(results) if len(results) > 1 else None
@@ -350,10 +374,22 @@ def cross_validate(datasets: Sequence[str], output_dir: str | os.PathLike, folds
                                                                                       "labels": models[d]}
                              for d, res in results.items()},
                 "pooled": pooled}
-    paths = {"json": output_dir / f"{name}.json", "md": output_dir / f"{name}.md"}
+    paths = {"json": output_dir / f"{name}.json", "md": output_dir / f"{name}.md", "png": output_dir / f"{name}.png"}
     atomic_write(paths["json"], json.dumps(document, indent=2))
     atomic_write(paths["md"], to_markdown(document))
+    atomic_write(paths["png"], plot_curves(document))
     return paths
+
+
+def plot_curves(document: Mapping[str, Any]) -> bytes:
+    """PNG of the held-out accuracy and AUC against rotation angle: one column per dataset, one colour per row (the
+    same row has the same colour in every column), one line style per rotation axis, the legend outside the axes."""
+    panels = [{"title": f"{dataset} ({res['folds']}-fold, held out)",
+               "series": [{"label": res["labels"].get(role, role), "views": views,
+                           "color": f"C{ROLES.index(role) % 10}" if role in ROLES else None}
+                          for role, views in res.get("curves", {}).items()]}
+              for dataset, res in document["datasets"].items()]
+    return plot_sweep(panels, metric=("acc", "auc"), ylabel=("accuracy (%)", "AUC (x100)"), scale=100.0)
 
 
 def _pts(x: float) -> str:

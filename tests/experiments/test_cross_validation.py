@@ -78,6 +78,32 @@ def test_compare_pairs_images_and_ranks_a_better_row_above_with_its_interval():
     assert d["low"] <= pooled["better"]["Rot."]["low"] and pooled["better"]["Rot."]["high"] <= d["high"]
 
 
+def test_view_curves_pool_the_folds_of_a_seed_and_average_the_seeds(tmp_path):
+    views = [{**v, "name": f"v{i}", "axis": None} for i, v in enumerate(VIEWS)]
+    folds = [_fold([[1, 1, 0, 1], [1, 0, 0, 1], [0, 1, 0, 1], [0, 1, 1, 1], [1, 0, 0, 0]]),
+             _fold([[1, 1], [0, 0], [1, 1], [1, 0], [0, 0]])]
+    for f, correct in zip(folds, ([[1, 1, 0, 1], [1, 0, 0, 1], [0, 1, 0, 1], [0, 1, 1, 1], [1, 0, 0, 0]],
+                                  [[1, 1], [0, 0], [1, 1], [1, 0], [0, 0]])):
+        labels = f["labels"]
+        truth = labels.argmax(1)
+        f["view_scores"] = np.where(np.asarray(correct, bool)[..., None], np.eye(2)[truth], np.eye(2)[1 - truth])
+        f["views"] = views
+    curves = cv.view_curves([folds])
+    assert [c["name"] for c in curves] == [v["name"] for v in views] and curves[0]["n"] == 6
+    pooled_orig = np.concatenate([f["images"]["Orig."] for f in folds]).mean()
+    assert curves[0]["acc"] == pytest.approx(pooled_orig) and curves[1]["acc"] == pytest.approx(2 / 6)
+    scores = np.concatenate([f["view_scores"][0] for f in folds])
+    labels = np.concatenate([f["labels"] for f in folds])
+    assert curves[0]["auc"] == pytest.approx(float(cv.auc(scores, labels)))
+    flipped = [{**f, "view_scores": 1 - f["view_scores"]} for f in folds]
+    two = cv.view_curves([folds, flipped])  # two seeds: the mean of their accuracies
+    assert two[0]["acc"] == pytest.approx((pooled_orig + 1 - pooled_orig) / 2)
+    with pytest.raises(ValueError, match="different views"):
+        cv.view_curves([[folds[0], {**folds[1], "views": views[::-1]}]])
+    document = {"datasets": {"breastmnist": {"folds": 2, "labels": {"sre": "SRE"}, "curves": {"sre": curves}}}}
+    assert cv.plot_curves(document)[:4] == b"\x89PNG"
+
+
 def test_compare_refuses_rows_of_other_images():
     a = [[_fold([[1, 0, 1, 0]] * 5)]]
     b = [[_fold([[1, 0, 1, 0]] * 5, labels=np.eye(2)[[1, 1, 0, 0]])]]
@@ -110,7 +136,9 @@ def test_cross_validate_end_to_end_on_tiny_data(tmp_path, monkeypatch):
     assert set(doc["rows"]) == set(roles) and set(doc["diff"]) == {"baseline", "baseline_tta"}
     sre = doc["rows"]["sre_rotaug"]
     assert sre["Ref."] == pytest.approx(sre["Orig."])  # exact under flips, image by image
-    assert "| sre_resnet18 + rot. aug. |" in paths["md"].read_text()
+    assert "| sre_resnet18 + rot. aug. |" in paths["md"].read_text() and paths["png"].read_bytes()[:4] == b"\x89PNG"
+    original = [c for c in doc["curves"]["sre_rotaug"] if c["kind"] == "original"]
+    assert original[0]["acc"] == pytest.approx(sre["Orig."])
     net, x = cv.fold_network(tmp_path / "cv" / "breastmnist" / "sre_rotaug" / "seed0_fold1", root, n=4)
     assert x.shape[0] == 4 and net(x).shape == (4, 2) and not net.training
     import monai_sre.experiments.select_settings as ss
