@@ -53,9 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--widths", type=int, nargs=4, help="override the profile's stage widths")
     parser.add_argument("--cv", nargs="+", metavar="K", help="K-fold cross-validation instead of the test split: "
                         "one K for every dataset or DATASET=K per dataset (e.g. breastmnist=5 adrenalmnist3d=3)")
-    parser.add_argument("--reference", default="sre_rotaug", choices=ROLES + EXTRA_ROLES,
-                        help="with --cv: the row every other row is compared with (default: sre_rotaug)")
-    parser.add_argument("--cv_name", default="cv", help="with --cv: the tables go to <output_dir>/<cv_name>.{md,json}")
+    parser.add_argument("--reference", default="sre", choices=ROLES + EXTRA_ROLES,
+                        help="with --cv: the row every other row is compared with (default: sre, the bundles' recipe)")
+    parser.add_argument("--cv_name", default="cv",
+                        help="with --cv: the tables and the figure go to <output_dir>/<cv_name>.{md,json,png}")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("widths", args.widths)) if v is not None}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

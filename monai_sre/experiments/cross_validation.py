@@ -9,7 +9,7 @@ the ``baseline`` row's checkpoint of the same fold through ``evaluate_tta.json``
 once per (row, seed), by a model that never saw it, and the sweep keeps each image's scores in every view
 (``rotated_scores.npz``).
 
-Rows are compared with the ``reference`` row (default ``sre_rotaug``) on the same images:
+Rows are compared with the ``reference`` row (default ``sre``, the bundles' recipe) on the same images:
 
 * **per image, pooled over folds** (the primary comparison): the difference in Orig. / Rot. / Ref. accuracy is the mean
   over images of the per-image difference (Rot. and Ref. per image are the share of its rotated / reflected views
@@ -324,7 +324,7 @@ def _check_same_run(result: Mapping[str, Any], settings: Mapping[str, Any], wher
 def cross_validate(datasets: Sequence[str], output_dir: str | os.PathLike, folds: int | Mapping[str, int],
                    data_root: str | None = None, profile: str = "cpu", seeds: Sequence[int] = (0,), size: int = 28,
                    overrides: dict[str, Any] | None = None, roles: Sequence[str] = ROLES,
-                   reference: str = "sre_rotaug", n_boot: int = 2000, name: str = "cv") -> dict[str, Path]:
+                   reference: str = "sre", n_boot: int = 2000, name: str = "cv") -> dict[str, Path]:
     """Train and sweep every (dataset, seed, fold, row) not done yet, compare the rows, write ``<name>.json``,
     ``<name>.md`` and ``<name>.png`` (:func:`plot_curves`) into ``output_dir``; return their paths.
 

@@ -129,7 +129,8 @@ def test_cross_validate_end_to_end_on_tiny_data(tmp_path, monkeypatch):
     root = make_tiny_medmnist(tmp_path / "data", "breastmnist", 2)
     tiny = {k: v for k, v in TINY.items() if k != "progress_bar"} | {"rotations": [[None, 45.0], [None, 90.0]]}
     roles = ("sre_rotaug", "baseline", "baseline_tta")
-    paths = cv.cross_validate(["breastmnist"], tmp_path / "cv", 2, root, overrides=tiny, roles=roles, n_boot=50)
+    paths = cv.cross_validate(["breastmnist"], tmp_path / "cv", 2, root, overrides=tiny, roles=roles, n_boot=50,
+                              reference="sre_rotaug")
     doc = json.loads(paths["json"].read_text())["datasets"]["breastmnist"]
     pooled = np.load(Path(root) / "breastmnist.npz")
     assert doc["n_images"] == len(pooled["train_labels"]) + len(pooled["val_labels"])
@@ -145,11 +146,12 @@ def test_cross_validate_end_to_end_on_tiny_data(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ss, "run_measured", lambda *a: pytest.fail("a finished run must not be started again"))
     monkeypatch.setattr(cv, "run_measured", lambda *a: pytest.fail("a finished run must not be started again"))
-    again = cv.cross_validate(["breastmnist"], tmp_path / "cv", 2, root, overrides=tiny, roles=roles, n_boot=50)
+    again = cv.cross_validate(["breastmnist"], tmp_path / "cv", 2, root, overrides=tiny, roles=roles, n_boot=50,
+                              reference="sre_rotaug")
     assert json.loads(again["json"].read_text())["datasets"]["breastmnist"]["rows"] == doc["rows"]
     with pytest.raises(ValueError, match="other settings"):
         cv.cross_validate(["breastmnist"], tmp_path / "cv", 2, root, overrides={**tiny, "learning_rate": 0.5},
-                          roles=roles)
+                          roles=roles, reference="sre_rotaug")
 
 
 def test_script_cv_passes_folds_per_dataset_and_never_the_test_split(monkeypatch, tmp_path):
@@ -165,10 +167,10 @@ def test_script_cv_passes_folds_per_dataset_and_never_the_test_split(monkeypatch
     monkeypatch.setattr(script, "cross_validate", fake)
     monkeypatch.setattr(script, "reproduce", lambda *a: pytest.fail("--cv must not evaluate on the test split"))
     script.main(["--datasets", "breastmnist", "adrenalmnist3d", "--cv", "breastmnist=5", "adrenalmnist3d=3",
-                 "--rows", "sre_rotaug", "baseline_rotaug", "--cv_name", "pair"])
+                 "--rows", "sre", "baseline_rotaug", "--cv_name", "pair"])
     script.main(["--datasets", "breastmnist", "--cv", "4"])
     (args, kwargs), (args4, _) = calls
     assert args[2] == {"breastmnist": 5, "adrenalmnist3d": 3} and args4[2] == 4
-    assert args[8] == ["sre_rotaug", "baseline_rotaug"] and args[9] == "sre_rotaug" and kwargs["name"] == "pair"
+    assert args[8] == ["sre", "baseline_rotaug"] and args[9] == "sre" and kwargs["name"] == "pair"  # the default
     with pytest.raises(SystemExit):
         script.main(["--datasets", "breastmnist", "--cv", "breastmnist=five"])
