@@ -138,6 +138,7 @@ class SREConvBase(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         basis_norm: str = "mean",
+        profile: str = "hard",
     ) -> None:
         super().__init__()
         if spatial_dims not in (1, 2, 3):
@@ -183,9 +184,10 @@ class SREConvBase(nn.Module):
         if basis_norm not in BASIS_NORMS:
             raise ValueError(f"basis_norm must be one of {BASIS_NORMS}, got {basis_norm!r}.")
         self.basis_norm = basis_norm
+        self.profile = profile
         basis = band_basis(
             self.kernel_size, num_bands, self.spacing, self.circular, dtype=dtype or torch.get_default_dtype(),
-            device=device, norm=basis_norm,
+            device=device, norm=basis_norm, profile=profile,
         )
         self.num_bands = int(basis.shape[0])
         self.register_buffer("basis", basis, persistent=False)
@@ -239,9 +241,12 @@ class SREConvBase(nn.Module):
 
     @torch.jit.unused
     def _band_scale(self, basis_norm: str) -> torch.Tensor:
-        """Per-band factor ``f_b`` with ``M_b = indicator_b / f_b`` for a given ``basis_norm``."""
-        n = band_sizes(self.basis).to(torch.float64)
-        return {"none": torch.ones_like(n), "orthonormal": n.sqrt(), "mean": n}[basis_norm]
+        """Per-band factor ``f_b`` with ``M_b = m_b / f_b`` for a given ``basis_norm``, where ``m_b`` is the band's
+        unnormalised mask (the 0/1 indicator for the hard profile)."""
+        raw = band_basis(self.kernel_size, self.num_bands, self.spacing, self.circular, dtype=torch.float64,
+                         profile=self.profile).flatten(1)
+        return {"none": torch.ones(raw.shape[0], dtype=torch.float64), "orthonormal": raw.square().sum(1).sqrt(),
+                "mean": raw.sum(1)}[basis_norm]
 
     @torch.jit.unused
     def _save_to_state_dict(self, destination, prefix, keep_vars):
@@ -329,6 +334,8 @@ class SREConvBase(nn.Module):
             s += f", spacing={self.spacing}"
         if self.circular:
             s += ", circular=True"
+        if self.profile != "hard":
+            s += f", profile={self.profile!r}"
         return s
 
     def plain_kwargs(self) -> dict:
@@ -391,6 +398,11 @@ class SREConv(SREConvBase):
         basis_norm: ``"mean"`` (default; each band weight multiplies the band's average, so the layer
             trains like a standard convolution under SGD), ``"orthonormal"`` or ``"none"`` (the original
             SRE-Conv's 0/1 band masks). Same function class; see :class:`SREConvBase`.
+        profile: how a tap belongs to the bands (:data:`monai_sre.layers.bands.PROFILES`): ``"hard"`` (default, the
+            original SRE-Conv: each tap in the band its distance rounds to), or the smoother functions of the distance
+            ``"partial"`` (supersampled partial volume), ``"linear"`` (interpolated between band radii) and
+            ``"gaussian"`` (Gaussian rings, as in GMR-Conv). Every profile keeps every grid symmetry exactly;
+            the smooth ones lower the error at off-grid angles of large kernels (``docs/design.md``).
         algorithm: how forward computes the convolution, all giving the same result up to rounding:
             ``"dense"`` expands the full kernel and runs one convolution (the expanded kernel is cached
             when no gradient is needed); ``"bands"`` never builds it: it filters with the fixed band
@@ -430,13 +442,14 @@ class SREConv(SREConvBase):
         dtype: torch.dtype | None = None,
         algorithm: str = "auto",
         basis_norm: str = "mean",
+        profile: str = "hard",
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}.")
         super().__init__(
             spatial_dims, in_channels, out_channels, kernel_size, stride=stride, padding=padding,
             dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode, num_bands=num_bands,
-            spacing=spacing, circular=circular, device=device, dtype=dtype, basis_norm=basis_norm,
+            spacing=spacing, circular=circular, device=device, dtype=dtype, basis_norm=basis_norm, profile=profile,
         )
         self.set_algorithm(algorithm)
 
@@ -601,12 +614,13 @@ class SREConvTranspose(SREConvBase):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         basis_norm: str = "mean",
+        profile: str = "hard",
     ) -> None:
         super().__init__(
             spatial_dims, in_channels, out_channels, kernel_size, stride=stride, padding=padding,
             dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode, num_bands=num_bands,
             spacing=spacing, circular=circular, output_padding=output_padding, device=device, dtype=dtype,
-            basis_norm=basis_norm,
+            basis_norm=basis_norm, profile=profile,
         )
         if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride, self.dilation)):
             raise ValueError(

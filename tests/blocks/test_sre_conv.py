@@ -95,6 +95,23 @@ def test_parameter_count(spatial_dims, groups, bias):
     assert up.weight.shape == (8, 12 // groups, bands)
 
 
+@pytest.mark.parametrize("profile", ["partial", "linear", "gaussian"])
+def test_smooth_profiles_are_exact_on_the_grid_in_both_algorithms(profile):
+    torch.manual_seed(0)
+    dense = SREConv(3, 3, 4, 7, padding="same", profile=profile, algorithm="dense", dtype=torch.float64)
+    bands = SREConv(3, 3, 4, 7, padding="same", profile=profile, algorithm="bands", dtype=torch.float64)
+    bands.load_state_dict(dense.state_dict())
+    assert f"profile='{profile}'" in repr(dense) and dense.num_bands == 4
+    x = torch.randn(2, 3, 11, 11, 11, dtype=torch.float64)
+    with torch.no_grad():
+        y = dense(x)
+        torch.testing.assert_close(bands(x), y, rtol=1e-10, atol=1e-10)
+        for name, g in _rot90_flip_views(3):
+            assert ((dense(g(x)) - g(y)).abs().max() / y.abs().max()).item() <= TOL[torch.float64], name
+    with pytest.raises(ValueError, match="profile must be one of"):
+        SREConv(3, 3, 4, 7, profile="soft")
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [

@@ -80,9 +80,11 @@ def _roundtrip(state_dict):
 
 @pytest.mark.parametrize("cls", [SREConv, SREConvTranspose])
 @pytest.mark.parametrize("src, dst", [("none", "mean"), ("mean", "none"), ("orthonormal", "mean")])
-def test_checkpoint_from_another_basis_loads_to_the_same_function(cls, src, dst):
+@pytest.mark.parametrize("profile", ["hard", "gaussian"])
+def test_checkpoint_from_another_basis_loads_to_the_same_function(cls, src, dst, profile):
     torch.manual_seed(0)
-    a, b = cls(3, 3, 4, 5, padding=2, basis_norm=src), cls(3, 3, 4, 5, padding=2, basis_norm=dst)
+    a = cls(3, 3, 4, 5, padding=2, basis_norm=src, profile=profile)
+    b = cls(3, 3, 4, 5, padding=2, basis_norm=dst, profile=profile)
     x = torch.randn(2, 3, 8, 8, 8)
     b.load_state_dict(_roundtrip(a.state_dict()))
     with torch.no_grad():
