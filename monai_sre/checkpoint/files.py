@@ -236,7 +236,7 @@ def mismatch_message(
     ``load_dict``: the recorded settings that differ from ``settings`` (this run's, flat), else a summary of the
     tensors, else the first reason in PyTorch's ``error``."""
     saved = record_of(checkpoint)
-    diff = differing(flat_record(saved), settings) if saved is not None and settings is not None else {}
+    diff = differing(flat_record(saved, written=True), settings) if saved is not None and settings is not None else {}
     if diff:
         saved_text = ", ".join(f"{k}={a!r}" for k, (a, _) in diff.items())
         current_text = ", ".join(f"{k}={b!r}" for k, (_, b) in diff.items())

@@ -32,6 +32,7 @@ __all__ = [
     "LEGACY_KEY",
     "RECORD_FILE",
     "RENAMED_VALUES",
+    "ADDED_KEYS",
     "RECORD_KEY",
     "RunRecord",
     "differing",
@@ -53,6 +54,9 @@ GROUPS = ("data", "network", "preprocessing", "training")
 #: values that records of earlier versions hold and that are read as today's: the network names that MONAI's own
 #: components also have were renamed (``monai_sre.nets.RENAMED``; a test keeps the two tables equal)
 RENAMED_VALUES = {"network_name": {"resnet18": "plain_resnet18", "unet": "plain_unet"}}
+#: keys that records gained after runs were written with them, and the value that reproduces what those runs did:
+#: a record written by a run (not a legacy one) that lacks such a key is read with this value
+ADDED_KEYS = {"sre_kwargs": None}
 
 _PLAIN = (str, int, float, bool, type(None))
 
@@ -74,15 +78,18 @@ def plain(value: Any, name: str) -> Any:
     raise TypeError(f"setting {name!r} must be plain data (str, int, float, bool, None, lists, dicts), got {value!r}.")
 
 
-def flat_record(record: Mapping | None) -> dict[str, Any]:
+def flat_record(record: Mapping | None, written: bool = False) -> dict[str, Any]:
     """``{key: value}`` over the groups of a record (a checkpoint's legacy flat record as it is), with the values of
-    :data:`RENAMED_VALUES` under their names of today."""
+    :data:`RENAMED_VALUES` under their names of today. ``written``: the record was written by a run (a checkpoint or
+    ``record.json``), so the :data:`ADDED_KEYS` it lacks take the values that reproduce that run."""
     if not record:
         return {}
     if not any(g in record and isinstance(record[g], Mapping) for g in GROUPS):
         flat = dict(record)  # legacy: one flat dict
     else:
         flat = {k: v for g in GROUPS for k, v in dict(record.get(g) or {}).items()}
+        if written and "network_name" in flat:
+            flat = {**ADDED_KEYS, **flat}
     for key, renamed in RENAMED_VALUES.items():
         if isinstance(flat.get(key), str) and flat[key] in renamed:
             flat[key] = renamed[flat[key]]
@@ -186,7 +193,7 @@ def resume_refusal(
     A legacy record (network and preprocessing only) is compared on the keys it has.
     """
     current = record.flat
-    saved_flat = flat_record(saved)
+    saved_flat = flat_record(saved, written=True)
     legacy = saved is not None and not any(g in saved for g in GROUPS)
     keys = [k for k in current if k not in record.resumable and (k in saved_flat or not legacy)]
     keys += [k for k in saved_flat if k not in current and not legacy]

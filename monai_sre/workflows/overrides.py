@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUN_ARGUMENTS", "check_switches"]
+__all__ = ["RECORDED_COMPONENTS", "RUN_ARGUMENTS", "check_switches"]
 
 
 #: the arguments of ``python -m monai.bundle run`` itself (``monai.bundle.scripts.run`` and ``ConfigWorkflow``)
@@ -61,6 +61,19 @@ def _known(key: str, configs: dict[str, dict]) -> bool:
     return False
 
 
+#: components that the run record's switches build: a ``#`` path into one would change the run behind the record
+RECORDED_COMPONENTS = ("network_def", "run_record")
+
+
+def _references(config: Any) -> list[str]:
+    """The ``@id`` references in a component's config, in order."""
+    if isinstance(config, dict):
+        return [r for v in config.values() for r in _references(v)]
+    if isinstance(config, list):
+        return [r for v in config for r in _references(v)]
+    return [config[1:]] if isinstance(config, str) and config.startswith("@") and "#" not in config else []
+
+
 def _switches(argv: Sequence[str]) -> list[str]:
     """The ``--key`` names of a Fire command line (``--key value``, ``--key=value``)."""
     return [a[2:].split("=", 1)[0] for a in argv if a.startswith("--") and len(a) > 2]
@@ -89,7 +102,9 @@ def check_switches(bundle_root: str | os.PathLike, argv: Sequence[str] | None = 
     (``--epoch 1``) would be ignored silently. Known are the top-level ids of the bundle's configs
     (``configs/*.json``), ``python -m monai.bundle run``'s own arguments, ``#`` paths into existing components
     (``--train#dataloader#pin_memory true``: the parent ``train#dataloader`` exists), and the id the command runs
-    (``run show --show "$print(@epochs)"``).
+    (``run show --show "$print(@epochs)"``). A ``#`` path into a component that the run record's switches build
+    (:data:`RECORDED_COMPONENTS`: ``--network_def#sre_kwargs``) is refused, naming those switches (``--sre_kwargs``):
+    the run would differ from its record.
 
     Args:
         bundle_root: the bundle folder, whose ``configs/*.json`` define the known ids (none: nothing is checked).
@@ -97,7 +112,8 @@ def check_switches(bundle_root: str | os.PathLike, argv: Sequence[str] | None = 
             ``python -m monai.bundle`` (else there is nothing to check).
 
     Raises:
-        ValueError: one line naming each unknown switch and its nearest known ids.
+        ValueError: one line naming each unknown switch and its nearest known ids, or a switch into a recorded
+            component and the switches to use instead.
 
     Example:
         In ``train.json``: ``"initialize": ["$monai_sre.workflows.check_switches(@bundle_root)", ...]``.
@@ -108,6 +124,14 @@ def check_switches(bundle_root: str | os.PathLike, argv: Sequence[str] | None = 
     if not configs:  # a bundle_root without configs/*.json: nothing to check against
         return
     ran = _workflow_ids(argv)
+    behind = [k for k in _switches(argv) if "#" in k and k.split("#")[0] in RECORDED_COMPONENTS]
+    if behind:
+        head = behind[0].split("#")[0]
+        refs = sorted({r for c in configs.values() if isinstance(c.get(head), dict) for r in _references(c[head])})
+        raise ValueError(
+            f"--{behind[0]}: {head} is built from switches that the run record holds "
+            f"({', '.join('--' + r for r in refs)}); set those instead, so that the record says what the run does."
+        )
     unknown = [k for k in _switches(argv) if k not in ran and not _known(k, configs)]
     if not unknown:
         return

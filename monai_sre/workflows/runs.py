@@ -176,7 +176,7 @@ def trained_record(
                 "configured %s, which must be those it was trained with.", os.path.abspath(path),
                 ", ".join(f"{k}={v!r}" for k, v in configured.items()))
         return configured
-    saved_flat = flat_record(saved)
+    saved_flat = flat_record(saved, written=True)
     _check_task(path, saved_flat, configured)
     defaults = _bundle_defaults(bundle_root)
     diff = differing(saved_flat, configured)

@@ -180,7 +180,7 @@ SETTING_RULES: dict[str, Rule] = {
     "widths": _positive_integers,
     "features": _positive_integers,
     "input_smoothing": _optional(_number(0.0, low_open=True)),
-    "sre_kwargs": _mapping,
+    "sre_kwargs": _optional(_mapping),
     # optimisation and schedule
     "epochs": _integer(1),
     "schedule": _choice(*SCHEDULES),

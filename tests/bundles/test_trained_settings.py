@@ -12,6 +12,7 @@ import pytest
 import torch
 from bundle_utils import BUNDLES, TINY, run_workflow, workflow
 
+from monai_sre import SREConv
 from monai_sre.data import get_dataset, load_error
 from monai_sre.transforms import classification_transforms
 from monai_sre.workflows import export_images
@@ -19,8 +20,9 @@ from monai_sre.workflows import export_images
 CONFIGS = BUNDLES / "sre_r18" / "configs"
 # inference.json is an overlay on train.json, whose run record it reads
 INFERENCE = [CONFIGS / "train.json", CONFIGS / "inference.json"]
-# non-default preprocessing: the paper's [-1, 1] intensities and the whole grid (no field-of-view mask)
-SWITCHES = {"intensity_range": [-1.0, 1.0], "field_of_view": None}
+# non-default preprocessing: the paper's [-1, 1] intensities and the whole grid (no field-of-view mask); kernels
+# without the box corners
+SWITCHES = {"intensity_range": [-1.0, 1.0], "field_of_view": None, "sre_kwargs": {"circular": True}}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +56,15 @@ def test_checkpoints_record_the_run_as_plain_data(trained):
         assert record["network"]["widths"] == TINY["widths"] and record["network"]["network_name"] == "sre_resnet18"
         assert record["network"]["num_classes"] == 2 and record["network"]["in_channels"] == 1
         assert record["training"]["learning_rate"] == 0.02 and record["training"]["batch_size"] == TINY["batch_size"]
-        assert len(record["data"]["data_fingerprint"]) == 8
+        assert len(record["data"]["data_fingerprint"]) == 8 and record["network"]["sre_kwargs"] == {"circular": True}
     assert set(torch.load(trained / "models" / "model.pt", weights_only=True)) == {"model", "record"}
+
+
+def test_evaluation_builds_the_network_of_the_record(trained, tiny_data):
+    wf = workflow([CONFIGS / "train.json", CONFIGS / "evaluate.json"], run_id="evaluating", dataset="breastmnist",
+                  data_root=tiny_data["breastmnist"], output_dir=str(trained))
+    convs = [m for m in wf.parser.get_parsed_content("network").modules() if isinstance(m, SREConv)]
+    assert convs and all(m.circular for m in convs)
 
 
 @pytest.mark.slow

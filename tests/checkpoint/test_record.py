@@ -69,3 +69,12 @@ def test_a_key_the_saved_record_lacks_or_only_it_has_differs():
     legacy = {"network_name": "sre_r3d_18", "widths": [4, 4]}  # older checkpoints: network and preprocessing only
     assert resume_refusal("last.pt", legacy, RunRecord(**RECORD)) is None
     assert "widths: [8, 8] in the run" in resume_refusal("last.pt", {**legacy, "widths": [8, 8]}, RunRecord(**RECORD))
+
+
+def test_a_key_added_since_a_run_was_written_reads_as_what_that_run_did():
+    saved = RunRecord(**RECORD).state_dict()  # written before the record held sre_kwargs
+    same = RunRecord(**{**RECORD, "network": {**RECORD["network"], "sre_kwargs": None}})
+    assert resume_refusal("last.pt", saved, same) is None
+    other = RunRecord(**{**RECORD, "network": {**RECORD["network"], "sre_kwargs": {"circular": True}}})
+    assert "sre_kwargs: None in the run, {'circular': True} now" in resume_refusal("last.pt", saved, other)
+    assert "sre_kwargs" not in RunRecord(**RECORD).flat  # only records written by a run are filled in

@@ -42,6 +42,13 @@ def test_unknown_switches_are_named_with_the_nearest_ids(argv, named):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("argv", [["--network_def#sre_kwargs", "{'circular': True}"], ["--run_record#resumable=[]"]])
+def test_a_switch_into_a_recorded_component_names_the_switches_to_use(argv):
+    with pytest.raises(ValueError, match=r"is built from switches that the run record holds \(.*--sre_kwargs") as err:
+        check_switches(BUNDLE, ["run", "training", *argv])
+    assert str(err.value).startswith(f"--{argv[0][2:].split('=')[0]}: ")
+
+
 def test_only_a_monai_bundle_command_line_is_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["pytest", "--epoch", "1"])
     check_switches(BUNDLE)  # not started as python -m monai.bundle: nothing to check
