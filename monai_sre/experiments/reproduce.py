@@ -103,8 +103,9 @@ PROFILES: dict[str, dict[int, dict[str, Any]]] = {
 # ("reuses").
 ROLES = ("sre", "sre_rotaug", "baseline", "baseline_rotaug", "baseline_tta")
 #: rows run only when asked for: ``sre_strided``, the SRE model with the strided stem (3D only; the 2D models have no
-#: stem downsampling), trained as ``sre``
-EXTRA_ROLES = ("sre_strided",)
+#: stem downsampling), and ``sre_gaussian``, the SRE model with Gaussian-ring kernels (``SREConv(profile="gaussian")``),
+#: both trained as ``sre``
+EXTRA_ROLES = ("sre_strided", "sre_gaussian")
 _EVALUATE = ("evaluate.json", "evaluate_rotated.json")
 # Every trained row sets ``rotate_augment`` itself, so a row means the same recipe whatever the bundle's default is.
 _ROLE_SPECS: dict[str, dict[str, Any]] = {
@@ -116,6 +117,8 @@ _ROLE_SPECS: dict[str, dict[str, Any]] = {
     "baseline_tta": {"model": "baseline", "settings": {"rotate_augment": False}, "suffix": "_tta", "label": " + TTA",
                      "evaluate": _EVALUATE + ("evaluate_tta.json",), "sweep": "rotated_tta", "reuses": "baseline"},
     "sre_strided": {"model": "sre", "network": {3: "sre_r3d_18_strided"}, "settings": {"rotate_augment": False}},
+    "sre_gaussian": {"model": "sre", "settings": {"rotate_augment": False, "sre_kwargs": {"profile": "gaussian"}},
+                     "suffix": "_gaussian", "label": " + Gaussian rings"},
 }
 _LINESTYLES = {"sre": "-", "sre_rotaug": (0, (5, 1)), "baseline": "--", "baseline_rotaug": ":",
                "baseline_tta": "-."}

@@ -75,6 +75,14 @@ def test_the_strided_stem_row_is_asked_for_and_exists_in_3d_only():
     assert "sre_strided" not in rp.ROLES  # not part of the default table
 
 
+def test_the_gaussian_ring_row_trains_the_sre_network_with_smooth_kernels_in_both_dimensions():
+    runs = rp.plan_runs(["adrenalmnist3d", "breastmnist"], "cpu", roles=["sre", "sre_gaussian"])
+    assert [r["model"] for r in runs] == ["sre_r3d_18"] * 2 + ["sre_resnet18"] * 2
+    for plain, smooth in (runs[:2], runs[2:]):
+        assert smooth["settings"] == {**plain["settings"], "sre_kwargs": {"profile": "gaussian"}}
+        assert smooth["name"] == plain["name"] + "_gaussian" and smooth["label"].endswith("+ Gaussian rings")
+
+
 @pytest.mark.parametrize("args, match", [((["breastmnist"], "fast"), "profile"), (([], "cpu"), "at least one"),
                                          ((["pathology"], "cpu"), "2D from 3D"),
                                          ((["breastmnist"], "cpu", None, ["tta"]), "roles"),
