@@ -40,8 +40,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: the names of the temporary files of ``DiskSaver(atomic=True)`` (``tempfile.NamedTemporaryFile``'s defaults)
-_TEMPORARY = re.compile(r"tmp[a-z0-9_]{8}")
+#: the names of the temporary files of ``DiskSaver(atomic=True)`` (``tempfile.NamedTemporaryFile``'s defaults),
+#: and of the atomic checkpoint writes of earlier versions (``.tmp_`` + 8 random characters + the checkpoint's
+#: name), which a run that an earlier version wrote may hold after a kill
+_TEMPORARY = re.compile(r"tmp[a-z0-9_]{8}|\.tmp_[a-z0-9_]{8}.+")
 
 #: what a truncated or corrupt ``torch.save`` file raises from :func:`torch.load`
 _UNREADABLE = (OSError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError)
@@ -163,9 +165,9 @@ def _write_failure(path: str, err: BaseException) -> str:
 
 
 def remove_stale_temporaries(dirname: str | os.PathLike) -> list[str]:
-    """Remove the temporary files that atomic checkpoint writes (``DiskSaver(atomic=True)``) leave in ``dirname``
-    when the process is killed while writing; call it only while no other process writes into the folder (a run
-    holds its folder's :class:`~monai_sre.checkpoint.RunLock`).
+    """Remove the temporary files that atomic checkpoint writes (``DiskSaver(atomic=True)``, and the ``.tmp_*``
+    files of earlier versions) leave in ``dirname`` when the process is killed while writing; call it only while no
+    other process writes into the folder (a run holds its folder's :class:`~monai_sre.checkpoint.RunLock`).
 
     Returns:
         the paths removed (one warning names them).

@@ -88,14 +88,15 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch)
 
 
 def test_stale_temporary_files_of_killed_writes_are_removed(tmp_path, caplog):
-    stale = [tmp_path / "tmpa1b2_c3d", tmp_path / "tmp0000zzzz"]
+    stale = [tmp_path / "tmpa1b2_c3d", tmp_path / "tmp0000zzzz", tmp_path / ".tmp_k2x9_q0zlast.pt",
+             tmp_path / ".tmp_0a1b2c3dmodel.pt"]  # the last two: checkpoint writes of earlier versions
     for path in stale:
         path.write_bytes(b"PK\x03\x04 truncated by kill -9")
-    kept = [tmp_path / "last.pt", tmp_path / "tmp_notes.txt", tmp_path / "tmpABCDEFGH"]
+    kept = [tmp_path / "last.pt", tmp_path / "tmp_notes.txt", tmp_path / "tmpABCDEFGH", tmp_path / ".tmp_short"]
     for path in kept:
         path.write_bytes(b"x")
     (tmp_path / "tmpdirectory").mkdir()
     assert sorted(remove_stale_temporaries(tmp_path)) == sorted(map(str, stale))
     assert sorted(os.listdir(tmp_path)) == sorted([p.name for p in kept] + ["tmpdirectory"])
-    assert "removed 2 temporary file(s)" in caplog.text
+    assert "removed 4 temporary file(s)" in caplog.text
     assert remove_stale_temporaries(tmp_path / "absent") == []
