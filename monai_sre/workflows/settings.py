@@ -298,7 +298,8 @@ def check_writable(folders: Mapping[str, str | os.PathLike]) -> None:
             with tempfile.TemporaryFile(dir=path):
                 pass
         except OSError as err:
+            other = f"another --{switch}" + ("" if switch == "output_dir" else " (or --output_dir)")
             raise SettingError(
                 f"--{switch} {path} is not a writable folder ({type(err).__name__}: {err.strerror or err}): the run "
-                f"could not save into it. Make it writable, or choose another --{switch} (or --output_dir)."
+                f"could not save into it. Make it writable, or choose {other}."
             ) from None

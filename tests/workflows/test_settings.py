@@ -121,3 +121,9 @@ def test_a_read_only_folder_is_refused_naming_the_switch(read_only_folder, tmp_p
         check_writable({"output_dir": tmp_path, "ckpt_dir": read_only})
     with pytest.raises(SettingError, match="--log_dir .* is not a writable folder"):
         check_writable({"log_dir": read_only / "tensorboard"})
+    with pytest.raises(SettingError) as err:
+        check_writable({"output_dir": read_only})
+    assert str(err.value).endswith("Make it writable, or choose another --output_dir.")
+    with pytest.raises(SettingError) as err:
+        check_writable({"ckpt_dir": read_only})
+    assert str(err.value).endswith("Make it writable, or choose another --ckpt_dir (or --output_dir).")
