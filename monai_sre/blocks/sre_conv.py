@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
-from monai_sre.blocks.sre_even_conv import plain_conv
+from monai_sre.blocks.sre_even_conv import BasisModule, plain_conv
 from monai_sre.blocks.timing import time_calls
 from monai_sre.layers.band_conv import band_conv_costs, band_conv_nd, conv_nd
 from monai_sre.layers.bands import BASIS_NORMS, band_basis, band_sizes, expand_kernel
@@ -81,7 +81,7 @@ def _tuple(name: str, value, spatial_dims: int) -> tuple[int, ...]:
     return tuple(int(v) for v in out)
 
 
-class SREConvBase(nn.Module):
+class SREConvBase(BasisModule):
     """Shared machinery of :class:`SREConv` and :class:`SREConvTranspose`.
 
     Holds the band weights, the fixed band basis (a non-persistent buffer) and the expanded-kernel

@@ -59,7 +59,27 @@ def plain_conv(layer: nn.Module, kernel: torch.Tensor, **kwargs) -> nn.Module:
     return conv
 
 
-class SREEvenConv(nn.Module):
+class BasisModule(nn.Module):
+    """A module with a fixed kernel basis buffer ``basis`` of shape ``(bands, *kernel_size)``.
+
+    ``module.to(memory_format=torch.channels_last_3d)`` gives every 4D and 5D tensor of a network that memory format,
+    and a 3D basis is a 4D tensor that no memory format fits. The basis is moved and cast like every other tensor,
+    as a ``(bands, taps)`` matrix, so that a network holding SRE layers converts to channels-last (the band weights
+    are 3D and are left as they are too).
+    """
+
+    @torch.jit.unused
+    def _apply(self, fn, recurse=True):
+        basis = self._buffers.pop("basis", None)
+        try:
+            super()._apply(fn, recurse)
+        finally:
+            if basis is not None:
+                self._buffers["basis"] = fn(basis.reshape(basis.shape[0], -1)).reshape(basis.shape)
+        return self
+
+
+class SREEvenConv(BasisModule):
     """N-D convolution or transposed convolution with a symmetric kernel of any size.
 
     Weight ``(out, in / groups, B)`` (transposed: ``(in, out / groups, B)``), one value per distance

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from monai_sre import SREConv, SREConvTranspose, equivariance_error, export_to_conv
+from monai_sre.blocks import SREEvenConv
 from monai_sre.layers import band_index
 from monai_sre.utils import equivariance_errors, grid_symmetries
 
@@ -93,6 +94,21 @@ def test_parameter_count(spatial_dims, groups, bias):
     assert sum(p.numel() for p in conv.parameters()) == 12 * (8 // groups) * bands + (12 if bias else 0)
     up = SREConvTranspose(spatial_dims, 8, 12, 7, groups=groups, bias=bias)
     assert up.weight.shape == (8, 12 // groups, bands)
+
+
+@pytest.mark.parametrize("spatial_dims, fmt", [(2, torch.channels_last), (3, torch.channels_last_3d)])
+def test_networks_of_sre_layers_convert_to_channels_last_and_cast_their_basis(spatial_dims, fmt):
+    torch.manual_seed(0)
+    net = nn.Sequential(SREConv(spatial_dims, 2, 4, 5, padding=2), SREEvenConv(spatial_dims, 4, 3, 4, stride=2,
+                                                                                  padding=1), nn.Conv3d(3, 3, 1)
+                        if spatial_dims == 3 else nn.Conv2d(3, 3, 1)).eval()
+    x = torch.randn(2, 2, *([12] * spatial_dims))
+    with torch.no_grad():
+        y = net(x)
+        net.to(memory_format=fmt)  # every 4D/5D tensor takes the format; the bases stay usable
+        torch.testing.assert_close(net(x.contiguous(memory_format=fmt)), y, rtol=1e-5, atol=1e-6)
+    net.double()
+    assert net[0].basis.dtype == net[1].basis.dtype == torch.float64 and net[0].basis.shape == (3, *([5] * spatial_dims))
 
 
 @pytest.mark.parametrize("profile", ["partial", "linear", "gaussian"])
