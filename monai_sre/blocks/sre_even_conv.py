@@ -73,9 +73,11 @@ class BasisModule(nn.Module):
         basis = self._buffers.pop("basis", None)
         try:
             super()._apply(fn, recurse)
-        finally:
-            if basis is not None:
-                self._buffers["basis"] = fn(basis.reshape(basis.shape[0], -1)).reshape(basis.shape)
+        except BaseException:
+            self._buffers["basis"] = basis  # as it was, so the module stays whole
+            raise
+        if basis is not None:
+            self._buffers["basis"] = fn(basis.reshape(basis.shape[0], -1)).reshape(basis.shape)
         return self
 
 

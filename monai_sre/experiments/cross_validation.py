@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from monai_sre.experiments.reproduce import ROLES, _count_params, bundle_command, plan_runs, run_measured
+from monai_sre.experiments.reproduce import ROLES, _count_params, bundle_command, plan_runs, role_color, run_measured
 from monai_sre.experiments.select_settings import run_variant
 from monai_sre.utils.io import atomic_write
 from monai_sre.utils.plots import plot_sweep
@@ -386,7 +386,7 @@ def plot_curves(document: Mapping[str, Any]) -> bytes:
     same row has the same colour in every column), one line style per rotation axis, the legend outside the axes."""
     panels = [{"title": f"{dataset} ({res['folds']}-fold, held out)",
                "series": [{"label": res["labels"].get(role, role), "views": views,
-                           "color": f"C{ROLES.index(role) % 10}" if role in ROLES else None}
+                           "color": role_color(role)}
                           for role, views in res.get("curves", {}).items()]}
               for dataset, res in document["datasets"].items()]
     return plot_sweep(panels, metric=("acc", "auc"), ylabel=("accuracy (%)", "AUC (x100)"), scale=100.0)

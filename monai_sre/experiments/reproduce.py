@@ -54,6 +54,7 @@ __all__ = [
     "mean_std",
     "measure_inference",
     "plan_runs",
+    "role_color",
     "run_measured",
     "run_pair",
     "aggregate",
@@ -133,6 +134,12 @@ def _spatial_dims(dataset: str) -> int:
     if dataset.endswith("mnist") or dataset.endswith("2d"):
         return 2
     raise ValueError(f"dataset {dataset!r}: cannot tell 2D from 3D; use a MedMNIST flag such as 'breastmnist'.")
+
+
+def role_color(role: str) -> str | None:
+    """The matplotlib colour of a row in every figure (``C0``... by its place in :data:`ROLES`); None for the rows
+    asked for, which take the next colour of the cycle."""
+    return f"C{ROLES.index(role) % 10}" if role in ROLES else None
 
 
 def _role_network(role: str, spatial_dims: int) -> str | None:
@@ -668,7 +675,7 @@ def _plot_curves(results: list[dict[str, Any]], path: Path) -> None:
     if not datasets:
         return
     panels = [{"title": ds, "series": [{"label": r.get("label", r["model"]), "views": r["views"],
-                                        "color": f"C{ROLES.index(r['role']) % 10}" if r["role"] in ROLES else None}
+                                        "color": role_color(r["role"])}
                                        for r in results if r["dataset"] == ds]} for ds in datasets]
     atomic_write(path, plot_sweep(panels, metric=("acc", "auc"), ylabel=("test accuracy (%)", "test AUC (x100)"),
                                   scale=100.0))
